@@ -1,0 +1,223 @@
+//! Assembling and running a process: the platform, the mounted modules, the HTTP server, the
+//! consumers and background tasks, and graceful shutdown.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Env, HttpSettings, TokenSettings};
+use crate::db::{PoolSettings, platform_migrations, run_migrations};
+use crate::error::{ApiError, json_config, path_config, query_config};
+use crate::health::{self, Operational, ServiceInfo};
+use crate::module::{Domain, Module, Platform, ReadyCheck};
+use crate::queue::{Queue, QueueMetrics, QueueSettings};
+use crate::telemetry::{Metrics, telemetry};
+use crate::tokens::Tokens;
+
+/// Builds the shared platform from the environment. Fails fast naming a bad variable.
+pub async fn platform(env: Env, single_domain: bool) -> anyhow::Result<Platform> {
+    let token_settings = TokenSettings::from_env(&env)?;
+    let redis_settings = env.redis()?;
+    let redis = crate::redis::connect(&redis_settings).await?;
+    let metrics = Metrics::new()?;
+    let queue_metrics = QueueMetrics::new(&metrics.registry)?;
+    let queue = Queue::new(redis.clone(), redis_settings.clone(), queue_settings(&env)?, Some(queue_metrics));
+    let pool_settings = PoolSettings {
+        max_size: env.parse_or("DB_POOL_SIZE", 10)?,
+        acquire_timeout: env.duration_or("DB_ACQUIRE_TIMEOUT", Duration::from_secs(3))?,
+    };
+    Ok(Platform {
+        env: Arc::new(env),
+        tokens: Tokens::new(&token_settings),
+        redis_settings,
+        redis,
+        queue,
+        metrics,
+        pool_settings,
+        single_domain,
+    })
+}
+
+/// Queue tuning from `QUEUE_*` variables (defaults in [`QueueSettings::default`]).
+pub fn queue_settings(env: &Env) -> Result<QueueSettings, crate::config::ConfigError> {
+    let d = QueueSettings::default();
+    Ok(QueueSettings {
+        max_attempts: env.parse_or("QUEUE_MAX_ATTEMPTS", d.max_attempts)?,
+        base_backoff: env.duration_or("QUEUE_BASE_BACKOFF", d.base_backoff)?,
+        max_backoff: env.duration_or("QUEUE_MAX_BACKOFF", d.max_backoff)?,
+        visibility_timeout: env.duration_or("QUEUE_VISIBILITY_TIMEOUT", d.visibility_timeout)?,
+        concurrency: env.parse_or("QUEUE_CONCURRENCY", d.concurrency)?,
+        handler_timeout: env.duration_or("QUEUE_HANDLER_TIMEOUT", d.handler_timeout)?,
+        ..d
+    })
+}
+
+/// Applies the platform's and each domain's pending migrations to the domain's database.
+pub async fn migrate(env: &Env, domains: &[&Domain]) -> anyhow::Result<()> {
+    let single = domains.iter().filter(|d| d.migrations.is_some()).count() == 1;
+    for domain in domains {
+        let Some(own) = domain.migrations else { continue };
+        let url = env.database_url(domain.name, single)?;
+        let applied = run_migrations(&url, &[platform_migrations, own]).await?;
+        tracing::info!(domain = domain.name, applied, "migrations applied");
+    }
+    Ok(())
+}
+
+/// A running process; [`Running::shutdown`] stops it gracefully.
+pub struct Running {
+    /// The address the HTTP listener is bound to (port 0 resolved).
+    pub addr: SocketAddr,
+    server: actix_web::dev::ServerHandle,
+    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    grace: Duration,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests and the current jobs finish (bounded by the
+    /// shutdown timeout), then stops the background tasks.
+    pub async fn shutdown(mut self) {
+        tracing::info!("shutting down");
+        // Stop taking new jobs and wake the relays at the same time as the listener stops.
+        self.shutdown.cancel();
+        let stop = self.server.stop(true);
+        let drain = async {
+            stop.await;
+            while self.tasks.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(self.grace, drain).await.is_err() {
+            tracing::warn!(grace_ms = self.grace.as_millis() as u64, "shutdown timed out; aborting what is left");
+            self.tasks.abort_all();
+        }
+        let _ = self.server_task.await;
+        tracing::info!("stopped");
+    }
+
+    /// Resolves when the HTTP server stops on its own (it should not).
+    pub fn is_finished(&self) -> bool {
+        self.server_task.is_finished()
+    }
+}
+
+/// Builds the modules of `domains`, migrates their databases, and starts serving them.
+///
+/// `listener` lets tests bind port 0 first; otherwise `HOST`/`PORT` decide.
+pub async fn start(
+    platform: Platform,
+    domains: &[&Domain],
+    http: HttpSettings,
+    listener: Option<TcpListener>,
+) -> anyhow::Result<Running> {
+    migrate(&platform.env, domains).await?;
+
+    let mut modules: Vec<Arc<dyn Module>> = Vec::new();
+    for domain in domains {
+        modules.push((domain.build)(platform.clone()).await?);
+    }
+
+    let mut checks = vec![ReadyCheck::redis(platform.redis.clone())];
+    let mut pools = Vec::new();
+    let mut subscriptions = Vec::new();
+    for m in &modules {
+        checks.extend(m.ready_checks());
+        pools.extend(m.pools());
+        subscriptions.extend(m.subscriptions());
+    }
+    let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+    let info = ServiceInfo {
+        service: if names.is_empty() { "tessera".to_owned() } else { names.join("+") },
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let operational = Operational { info, checks: Arc::new(checks), pools: Arc::new(pools) };
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    if !subscriptions.is_empty() {
+        let consumer = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let queue = platform.queue.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = queue.consume(subscriptions, consumer, token).await {
+                tracing::error!(error = format!("{e:#}"), "job consumer stopped");
+            }
+        });
+    }
+    for m in &modules {
+        for task in m.background(shutdown.clone()) {
+            tasks.spawn(task);
+        }
+    }
+
+    let tokens = web::Data::new(platform.tokens.clone());
+    let metrics = web::Data::new(platform.metrics.clone());
+    let body_limit = http.body_limit;
+    let app_modules = modules.clone();
+    let server = HttpServer::new(move || {
+        let modules = app_modules.clone();
+        let operational = operational.clone();
+        App::new()
+            .app_data(tokens.clone())
+            .app_data(metrics.clone())
+            .app_data(json_config(body_limit))
+            .app_data(query_config())
+            .app_data(path_config())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .wrap(from_fn(telemetry))
+            .configure(move |cfg| {
+                health::configure(cfg, operational);
+                for m in &modules {
+                    m.configure(cfg);
+                }
+            })
+            .default_service(web::to(not_found))
+    })
+    .workers(http.workers)
+    .shutdown_timeout(http.shutdown_timeout.as_secs())
+    // We own signal handling so that consumers and relays stop together with the listener.
+    .disable_signals();
+
+    let server = match listener {
+        Some(l) => server.listen(l)?,
+        None => server.bind((http.host.as_str(), http.port))?,
+    };
+    let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("no listener address"))?;
+    let server = server.run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    tracing::info!(%addr, modules = ?names, "listening");
+    Ok(Running { addr, server: handle, server_task, shutdown, tasks, grace: http.shutdown_timeout })
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no route matches this path".to_owned()))
+}
+
+/// Waits for SIGTERM or Ctrl-C.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

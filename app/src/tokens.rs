@@ -1,0 +1,326 @@
+//! Access and service tokens (HS256 JWTs) and the extractors that check them.
+//!
+//! Access tokens are for users (`typ: access`, signed with `JWT_SECRET`); service tokens are for
+//! internal calls between processes (`typ: service`, signed with `INTERNAL_JWT_SECRET`). The
+//! algorithm is pinned, `iss` and `aud` are required and checked, and each extractor accepts only
+//! its own `typ`, so neither kind of token works where the other is expected.
+
+use std::future::{Ready, ready};
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+use tessera_contracts::{Role, UserId};
+use uuid::Uuid;
+
+use crate::config::TokenSettings;
+use crate::error::ApiError;
+
+/// `iss` of access tokens.
+pub const ACCESS_ISSUER: &str = "tessera-auth";
+/// `aud` of access tokens.
+pub const ACCESS_AUDIENCE: &str = "tessera-api";
+/// `iss` and `aud` of service tokens.
+pub const INTERNAL: &str = "tessera-internal";
+/// Service tokens live at most this long (API.md: five minutes).
+pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessClaims {
+    /// The user id (standard claim).
+    pub sub: String,
+    /// The user id again, under the seed's name.
+    pub user_id: UserId,
+    /// The user's e-mail address.
+    pub email: String,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Always `access`.
+    pub typ: String,
+    /// Always [`ACCESS_ISSUER`].
+    pub iss: String,
+    /// Always [`ACCESS_AUDIENCE`].
+    pub aud: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+    /// A unique token id.
+    pub jti: Uuid,
+}
+
+/// The claims of a service token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceClaims {
+    /// The calling service's name (`worker`).
+    pub sub: String,
+    /// Always `service`.
+    pub typ: String,
+    /// Always [`INTERNAL`].
+    pub iss: String,
+    /// Always [`INTERNAL`].
+    pub aud: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at, at most [`SERVICE_TOKEN_TTL`] after `iat`.
+    pub exp: i64,
+    /// A unique token id.
+    pub jti: Uuid,
+}
+
+/// Why a token was refused; the client only ever sees a generic 401.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Signature, expiry, issuer, audience or algorithm failed.
+    #[error("invalid token: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    /// A well-signed token of the wrong kind or with inconsistent claims.
+    #[error("invalid token: {0}")]
+    Claims(&'static str),
+}
+
+/// Issues and verifies both kinds of token. Cheap to clone; put it in the app data.
+#[derive(Clone)]
+pub struct Tokens {
+    access_enc: EncodingKey,
+    access_dec: DecodingKey,
+    service_enc: EncodingKey,
+    service_dec: DecodingKey,
+    access_ttl: Duration,
+    access_validation: Validation,
+    service_validation: Validation,
+}
+
+fn validation(issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    v.leeway = 5;
+    v
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Tokens {
+    /// Keys and lifetimes from the token settings.
+    pub fn new(settings: &TokenSettings) -> Self {
+        Self {
+            access_enc: EncodingKey::from_secret(settings.jwt_secret.expose().as_bytes()),
+            access_dec: DecodingKey::from_secret(settings.jwt_secret.expose().as_bytes()),
+            service_enc: EncodingKey::from_secret(settings.internal_secret.expose().as_bytes()),
+            service_dec: DecodingKey::from_secret(settings.internal_secret.expose().as_bytes()),
+            access_ttl: settings.access_ttl,
+            access_validation: validation(ACCESS_ISSUER, ACCESS_AUDIENCE),
+            service_validation: validation(INTERNAL, INTERNAL),
+        }
+    }
+
+    /// The access token lifetime (`expiresIn` in login responses).
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// Issues an access token for a user.
+    pub fn issue_access(&self, user_id: UserId, email: &str, role: Role) -> anyhow::Result<String> {
+        let iat = now();
+        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            user_id,
+            email: email.to_owned(),
+            role,
+            typ: "access".to_owned(),
+            iss: ACCESS_ISSUER.to_owned(),
+            aud: ACCESS_AUDIENCE.to_owned(),
+            iat,
+            exp: iat.saturating_add(ttl),
+            jti: Uuid::new_v4(),
+        };
+        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.access_enc)?)
+    }
+
+    /// Verifies an access token and its claims.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let claims = decode::<AccessClaims>(token, &self.access_dec, &self.access_validation)?.claims;
+        if claims.typ != "access" {
+            return Err(TokenError::Claims("not an access token"));
+        }
+        if claims.sub != claims.user_id.to_string() {
+            return Err(TokenError::Claims("sub and userId differ"));
+        }
+        Ok(claims)
+    }
+
+    /// Issues a service token naming the calling service.
+    pub fn issue_service(&self, service: &str) -> anyhow::Result<String> {
+        let iat = now();
+        let claims = ServiceClaims {
+            sub: service.to_owned(),
+            typ: "service".to_owned(),
+            iss: INTERNAL.to_owned(),
+            aud: INTERNAL.to_owned(),
+            iat,
+            exp: iat + SERVICE_TOKEN_TTL.as_secs() as i64,
+            jti: Uuid::new_v4(),
+        };
+        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.service_enc)?)
+    }
+
+    /// Verifies a service token and its claims.
+    pub fn verify_service(&self, token: &str) -> Result<ServiceClaims, TokenError> {
+        let claims = decode::<ServiceClaims>(token, &self.service_dec, &self.service_validation)?.claims;
+        if claims.typ != "service" {
+            return Err(TokenError::Claims("not a service token"));
+        }
+        if claims.exp - claims.iat > SERVICE_TOKEN_TTL.as_secs() as i64 {
+            return Err(TokenError::Claims("service token lives too long"));
+        }
+        Ok(claims)
+    }
+}
+
+/// The bearer token of a request, if it has a well-formed `Authorization: Bearer` header.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+fn tokens(req: &HttpRequest) -> Result<&Tokens, ApiError> {
+    req.app_data::<web::Data<Tokens>>()
+        .map(|d| d.get_ref())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("Tokens missing from app data")))
+}
+
+/// The authenticated user of a request (an access token in `Authorization: Bearer`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthUser {
+    /// The user's id.
+    pub id: UserId,
+    /// The user's e-mail address, as of the token.
+    pub email: String,
+    /// The user's role, as of the token.
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// Whether the user is an administrator.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Checks an access token (also used by the gateway's pre-check and the SSE query token).
+    pub fn from_token(tokens: &Tokens, token: &str) -> Result<Self, ApiError> {
+        match tokens.verify_access(token) {
+            Ok(c) => Ok(AuthUser { id: c.user_id, email: c.email, role: c.role }),
+            Err(e) => {
+                tracing::debug!(error = %e, "access token refused");
+                Err(ApiError::bad_token("the access token is invalid or expired"))
+            }
+        }
+    }
+
+    fn extract(req: &HttpRequest) -> Result<Self, ApiError> {
+        let token = bearer(req).ok_or_else(|| ApiError::bad_token("a bearer access token is required"))?;
+        Self::from_token(tokens(req)?, token)
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::extract(req))
+    }
+}
+
+/// An authenticated administrator; any other user gets 403.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(AuthUser::extract(req).and_then(|user| {
+            if user.is_admin() {
+                Ok(AdminUser(user))
+            } else {
+                Err(ApiError::Forbidden("this route is for administrators".to_owned()))
+            }
+        }))
+    }
+}
+
+/// Another Tessera process calling an internal route with a service token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceCaller {
+    /// The calling service's name.
+    pub service: String,
+}
+
+impl FromRequest for ServiceCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready((|| {
+            let token = bearer(req).ok_or_else(|| ApiError::bad_token("a service token is required"))?;
+            match tokens(req)?.verify_service(token) {
+                Ok(c) => Ok(ServiceCaller { service: c.sub }),
+                Err(e) => {
+                    tracing::debug!(error = %e, "service token refused");
+                    Err(ApiError::bad_token("the service token is invalid or expired"))
+                }
+            }
+        })())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn tokens() -> Tokens {
+        Tokens::new(&TokenSettings {
+            jwt_secret: Secret::new("a".repeat(40)),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+            internal_secret: Secret::new("b".repeat(40)),
+        })
+    }
+
+    #[test]
+    fn an_access_token_round_trips_with_every_claim() {
+        let t = tokens();
+        let id = UserId(Uuid::new_v4());
+        let token = t.issue_access(id, "a@example.com", Role::Admin).unwrap_or_default();
+        let claims = t.verify_access(&token).ok();
+        let claims = claims.as_ref();
+        assert_eq!(claims.map(|c| c.user_id), Some(id));
+        assert_eq!(claims.map(|c| c.sub.clone()), Some(id.to_string()));
+        assert_eq!(claims.map(|c| c.role), Some(Role::Admin));
+        assert_eq!(claims.map(|c| c.exp - c.iat), Some(900));
+    }
+
+    #[test]
+    fn a_service_token_is_not_an_access_token_and_vice_versa() {
+        let t = tokens();
+        let service = t.issue_service("worker").unwrap_or_default();
+        assert!(t.verify_access(&service).is_err());
+        let access = t.issue_access(UserId(Uuid::new_v4()), "a@example.com", Role::User).unwrap_or_default();
+        assert!(t.verify_service(&access).is_err());
+        assert_eq!(t.verify_service(&service).ok().map(|c| c.sub), Some("worker".to_owned()));
+    }
+}

@@ -1,0 +1,71 @@
+//! Password hashing with argon2id on the blocking pool.
+//!
+//! Hashing is deliberately slow (tens of milliseconds of CPU); doing it on the async executor
+//! would stall every other request on that worker. A semaphore bounds how many run at once so a
+//! login storm queues instead of exhausting memory (each hash takes 19 MiB).
+
+use std::sync::Arc;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
+
+/// Hashes and verifies passwords off the executor.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, verified against when an e-mail is unknown so that an
+    /// unknown e-mail and a wrong password take the same time.
+    dummy: Arc<str>,
+}
+
+impl Hasher {
+    /// A hasher allowing `parallel` hashes at once; computes the dummy hash (startup only).
+    pub async fn new(parallel: usize) -> anyhow::Result<Self> {
+        let permits = Arc::new(Semaphore::new(parallel.max(1)));
+        let mut seed = [0u8; 24];
+        rand::fill(&mut seed);
+        let dummy_password: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+        let dummy = tokio::task::spawn_blocking(move || hash_now(&dummy_password)).await??;
+        Ok(Self { permits, dummy: dummy.into() })
+    }
+
+    /// The argon2id PHC string of `password`, with a fresh salt.
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await?;
+        tokio::task::spawn_blocking(move || hash_now(&password)).await?
+    }
+
+    /// Whether `password` matches `hash`; `None` checks against the dummy hash and is false.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
+        let _permit = self.permits.acquire().await?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy.to_string());
+        let ok = tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
+            .await?;
+        Ok(known && ok)
+    }
+}
+
+fn hash_now(password: &str) -> anyhow::Result<String> {
+    // Argon2::default() is argon2id, m = 19 MiB, t = 2, p = 1: the OWASP minimum.
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() -> anyhow::Result<()> {
+        let h = Hasher::new(2).await?;
+        let hash = h.hash("correct horse".to_owned()).await?;
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(h.verify("correct horse".to_owned(), Some(hash.clone())).await?);
+        assert!(!h.verify("wrong horse".to_owned(), Some(hash)).await?);
+        assert!(!h.verify("anything".to_owned(), None).await?);
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! HTTP handlers of `/auth/*`: extract, call one use case, map the result.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use tessera_app::error::ApiError;
+use tessera_app::net::{TrustedProxies, client_ip};
+use tessera_app::telemetry::RequestId;
+use tessera_app::tokens::AuthUser;
+use tessera_contracts::problem::Problem;
+
+use crate::service::Auth;
+use crate::wire::{
+    ForgotPasswordRequest, LoginRequest, MeResponse, MessageResponse, RefreshRequest, RegisterRequest, RegisterResponse,
+    ResetPasswordRequest, TokenResponse,
+};
+
+/// Mounts the routes under `/auth`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        // Resources (not bare routes) so a wrong method answers 405 rather than 404.
+        web::scope("/auth")
+            .service(web::resource("/register").post(register))
+            .service(web::resource("/login").post(login))
+            .service(web::resource("/refresh").post(refresh))
+            .service(web::resource("/logout").post(logout))
+            .service(web::resource("/me").get(me))
+            .service(web::resource("/forgot-password").post(forgot_password))
+            .service(web::resource("/reset-password").post(reset_password)),
+    );
+}
+
+fn ip(req: &HttpRequest) -> String {
+    let trusted = req.app_data::<web::Data<TrustedProxies>>().map(|t| t.get_ref().clone()).unwrap_or_default();
+    client_ip(req, &trusted).map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Creates an account.
+#[utoipa::path(
+    post, path = "/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = RegisterResponse),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "E-mail already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn register(
+    auth: web::Data<Auth>,
+    rid: RequestId,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let created = auth.register(body.into_inner(), &rid.0).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Exchanges credentials for an access token and a refresh token.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown e-mail or wrong password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn login(auth: web::Data<Auth>, req: HttpRequest, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+    let tokens = auth.login(&body.email, &body.password, &ip(&req)).await?;
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+/// Rotates a refresh token; a reused token revokes its family.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New token pair", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid, expired or reused refresh token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh(auth: web::Data<Auth>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(auth.refresh(&body.refresh_token).await?))
+}
+
+/// Ends the session of a refresh token.
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Logged out (also for unknown tokens)"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout(auth: web::Data<Auth>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+    auth.logout(&body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's account.
+#[utoipa::path(
+    get, path = "/auth/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = MeResponse),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn me(auth: web::Data<Auth>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(auth.me(user.id).await?))
+}
+
+/// Sends a password-reset link if the account exists.
+#[utoipa::path(
+    post, path = "/auth/forgot-password", tag = "auth",
+    request_body = ForgotPasswordRequest,
+    responses(
+        (status = 202, description = "Accepted, whether or not the account exists", body = MessageResponse),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn forgot_password(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    rid: RequestId,
+    body: web::Json<ForgotPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.forgot_password(&body.email, &ip(&req), &rid.0).await?;
+    Ok(HttpResponse::Accepted().json(MessageResponse {
+        message: "If an account exists for this e-mail, a reset link is on its way".to_owned(),
+    }))
+}
+
+/// Sets a new password with a reset token.
+#[utoipa::path(
+    post, path = "/auth/reset-password", tag = "auth",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Password changed; every session ended"),
+        (status = 400, description = "Invalid, expired or used token, or invalid password", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reset_password(auth: web::Data<Auth>, body: web::Json<ResetPasswordRequest>) -> Result<HttpResponse, ApiError> {
+    auth.reset_password(&body.token, &body.password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,374 @@
+//! The auth domain's use cases. Handlers parse and call one of these; these own transactions.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+use sha2::{Digest, Sha256};
+use tessera_app::db::{DbError, DbPool};
+use tessera_app::error::ApiError;
+use tessera_app::outbox;
+use tessera_app::throttle::{Limit, Throttle, Verdict};
+use tessera_app::tokens::Tokens;
+use tessera_contracts::events::{EmailSend, UserDeleted, UserRegistered, topics};
+use tessera_contracts::problem::FieldError;
+use tessera_contracts::{Role, UserId};
+use uuid::Uuid;
+
+use crate::password::Hasher;
+use crate::store::{self, NewUser, User};
+use crate::wire::{
+    Email, MeResponse, Password, RegisterRequest, RegisterResponse, RegisteredUser, TokenResponse, TokenUser, parse_name,
+};
+
+/// What can go wrong in the auth domain, mapped once to HTTP in [`From<AuthError> for ApiError`].
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The input breaks a rule.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The e-mail is registered already.
+    #[error("e-mail already registered")]
+    EmailTaken,
+    /// Unknown e-mail or wrong password (deliberately the same).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Unknown, expired, revoked or reused refresh token.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// Unknown, expired or used reset token.
+    #[error("invalid reset token")]
+    InvalidResetToken,
+    /// The token's user no longer exists.
+    #[error("account no longer exists")]
+    AccountGone,
+    /// Too many attempts.
+    #[error("too many attempts")]
+    Throttled {
+        /// Seconds until the next attempt can succeed.
+        retry_after: u64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Anything else.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(e: diesel::result::Error) -> Self {
+        AuthError::Db(e.into())
+    }
+}
+
+impl From<tessera_app::db::RunError> for AuthError {
+    fn from(e: tessera_app::db::RunError) -> Self {
+        AuthError::Db(e.into())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Validation(errors) => ApiError::fields(errors),
+            AuthError::EmailTaken => ApiError::Conflict("an account with this e-mail already exists".to_owned()),
+            AuthError::InvalidCredentials => {
+                ApiError::Unauthorized { detail: "invalid e-mail or password".to_owned(), bearer: false }
+            }
+            AuthError::InvalidRefreshToken => ApiError::Unauthorized {
+                detail: "the refresh token is invalid, expired or already used".to_owned(),
+                bearer: false,
+            },
+            AuthError::InvalidResetToken => ApiError::field("token", "is invalid, expired or already used"),
+            AuthError::AccountGone => ApiError::bad_token("the account no longer exists"),
+            AuthError::Throttled { retry_after } => ApiError::TooManyRequests {
+                detail: "too many attempts; try again later".to_owned(),
+                retry_after,
+            },
+            AuthError::Db(e) => e.into(),
+            AuthError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The auth domain's runtime settings.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Refresh token lifetime.
+    pub refresh_ttl: Duration,
+    /// Reset link lifetime (30 minutes).
+    pub reset_ttl: Duration,
+    /// The web app's base URL, for reset links.
+    pub web_app_url: String,
+    /// Login attempts per e-mail.
+    pub login_per_email: Limit,
+    /// Login attempts per client IP.
+    pub login_per_ip: Limit,
+    /// Password-reset requests per e-mail.
+    pub forgot_per_email: Limit,
+    /// Password-reset requests per client IP.
+    pub forgot_per_ip: Limit,
+}
+
+/// Everything the use cases need.
+#[derive(Clone)]
+pub struct Auth {
+    /// The auth database.
+    pub pool: DbPool,
+    /// Token issue.
+    pub tokens: Tokens,
+    /// Password hashing.
+    pub hasher: Hasher,
+    /// Attempt counters.
+    pub throttle: Throttle,
+    /// Settings.
+    pub settings: AuthSettings,
+}
+
+fn sha256(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A new opaque token: 256 random bits, URL-safe base64.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn role_of(user: &User) -> Role {
+    // The column has a CHECK constraint; anything else would be a bug, and least privilege wins.
+    Role::parse(&user.role).unwrap_or(Role::User)
+}
+
+fn ttl_after(ttl: Duration) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7))
+}
+
+impl Auth {
+    /// Registers an account and announces it (`user.registered`) in the same transaction.
+    pub async fn register(&self, req: RegisterRequest, request_id: &str) -> Result<RegisterResponse, AuthError> {
+        let mut errors = Vec::new();
+        let email = Email::parse(&req.email).map_err(|e| errors.push(e)).ok();
+        let password = Password::parse(&req.password, "password").map_err(|e| errors.push(e)).ok();
+        let name = req.name.as_deref().map(parse_name).transpose().map_err(|e| errors.push(e)).ok().flatten();
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(AuthError::Validation(errors));
+        };
+        if !errors.is_empty() {
+            return Err(AuthError::Validation(errors));
+        }
+
+        let hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let mut conn = self.pool.get().await?;
+        let id = Uuid::now_v7();
+        let user = conn
+            .transaction::<_, AuthError, _>(async |conn| {
+                let new = NewUser { id, email: email.as_str(), password_hash: &hash, name: name.as_deref() };
+                let user = match store::insert_user(conn, &new).await.map_err(DbError::from) {
+                    Err(DbError::UniqueViolation(_)) => return Err(AuthError::EmailTaken),
+                    other => other?,
+                };
+                let event = UserRegistered {
+                    user_id: UserId(user.id),
+                    email: user.email.clone(),
+                    name: name.clone(),
+                    role: role_of(&user),
+                    created_at: user.created_at,
+                };
+                outbox::enqueue(conn, topics::USER_REGISTERED, &event, Some(request_id)).await?;
+                Ok(user)
+            })
+            .await?;
+        tracing::info!(user.id = %user.id, "user registered");
+        Ok(RegisterResponse {
+            message: "Registration successful".to_owned(),
+            user: RegisteredUser { id: UserId(user.id), email: user.email.clone(), role: role_of(&user), created_at: user.created_at },
+        })
+    }
+
+    /// Checks credentials and starts a new refresh-token family.
+    pub async fn login(&self, email: &str, password: &str, client_ip: &str) -> Result<TokenResponse, AuthError> {
+        // A malformed address cannot exist, but it still costs a hash so timing reveals nothing.
+        let email = Email::parse(email).ok();
+        let email_key = email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default();
+        self.check(&self.settings.login_per_ip, client_ip).await?;
+        self.check(&self.settings.login_per_email, &email_key).await?;
+
+        let mut conn = self.pool.get().await?;
+        let user = match &email {
+            Some(e) => store::find_live_by_email(&mut conn, e.as_str()).await?,
+            None => None,
+        };
+        drop(conn);
+        let ok = self.hasher.verify(password.to_owned(), user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            _ => {
+                tracing::info!("login refused");
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        self.throttle.reset(&self.settings.login_per_email, &email_key).await;
+        let mut conn = self.pool.get().await?;
+        let response = self.issue_pair(&mut conn, &user, Uuid::now_v7()).await?;
+        tracing::info!(user.id = %user.id, "login succeeded");
+        Ok(response)
+    }
+
+    async fn check(&self, limit: &Limit, subject: &str) -> Result<(), AuthError> {
+        match self.throttle.hit(limit, subject).await {
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited { retry_after } => {
+                tracing::warn!(limit = limit.name, retry_after, "attempt throttled");
+                Err(AuthError::Throttled { retry_after })
+            }
+        }
+    }
+
+    async fn issue_pair(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        user: &User,
+        family: Uuid,
+    ) -> Result<TokenResponse, AuthError> {
+        let refresh = random_token();
+        store::insert_refresh(conn, user.id, family, &sha256(&refresh), ttl_after(self.settings.refresh_ttl)).await?;
+        let role = role_of(user);
+        let access = self.tokens.issue_access(UserId(user.id), &user.email, role)?;
+        Ok(TokenResponse {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer".to_owned(),
+            expires_in: self.tokens.access_ttl().as_secs(),
+            user: TokenUser { id: UserId(user.id), email: user.email.clone(), role },
+        })
+    }
+
+    /// Rotates a refresh token. A token presented twice revokes its whole family.
+    pub async fn refresh(&self, token: &str) -> Result<TokenResponse, AuthError> {
+        let hash = sha256(token);
+        let mut conn = self.pool.get().await?;
+        let outcome = conn
+            .transaction::<_, AuthError, _>(async |conn| {
+                let Some(row) = store::find_refresh(conn, &hash).await? else {
+                    return Ok(Err(AuthError::InvalidRefreshToken));
+                };
+                if row.used_at.is_some() || row.revoked_at.is_some() {
+                    let n = store::revoke_family(conn, row.family_id).await?;
+                    tracing::warn!(family.id = %row.family_id, revoked = n, "refresh token reuse; family revoked");
+                    return Ok(Err(AuthError::InvalidRefreshToken));
+                }
+                if row.expires_at <= Utc::now() {
+                    return Ok(Err(AuthError::InvalidRefreshToken));
+                }
+                let Some(user) = store::find_live_by_id(conn, row.user_id).await? else {
+                    store::revoke_family(conn, row.family_id).await?;
+                    return Ok(Err(AuthError::InvalidRefreshToken));
+                };
+                if !store::mark_used(conn, row.id).await? {
+                    // A concurrent refresh with the same token won the race: that is reuse too.
+                    store::revoke_family(conn, row.family_id).await?;
+                    return Ok(Err(AuthError::InvalidRefreshToken));
+                }
+                Ok(Ok(self.issue_pair(conn, &user, row.family_id).await?))
+            })
+            .await?;
+        // Revocations above must commit even though the caller gets a 401, hence Ok(Err(..)).
+        outcome
+    }
+
+    /// Revokes the family of a refresh token; unknown tokens are fine (logout is idempotent).
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        let mut conn = self.pool.get().await?;
+        if let Some(row) = store::find_refresh(&mut conn, &sha256(token)).await? {
+            store::revoke_family(&mut conn, row.family_id).await?;
+        }
+        Ok(())
+    }
+
+    /// The caller's account as stored now.
+    pub async fn me(&self, id: UserId) -> Result<MeResponse, AuthError> {
+        let mut conn = self.pool.get().await?;
+        let user = store::find_live_by_id(&mut conn, id.0).await?.ok_or(AuthError::AccountGone)?;
+        Ok(MeResponse {
+            id: UserId(user.id),
+            email: user.email.clone(),
+            role: role_of(&user),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        })
+    }
+
+    /// Sends a reset link if the account exists; answers the same either way.
+    pub async fn forgot_password(&self, email: &str, client_ip: &str, request_id: &str) -> Result<(), AuthError> {
+        self.check(&self.settings.forgot_per_ip, client_ip).await?;
+        let Ok(email) = Email::parse(email) else {
+            return Err(AuthError::Validation(vec![FieldError {
+                field: "email".to_owned(),
+                message: "must be a valid e-mail address".to_owned(),
+            }]));
+        };
+        self.check(&self.settings.forgot_per_email, email.as_str()).await?;
+        let mut conn = self.pool.get().await?;
+        let token = random_token();
+        let reset_url = format!("{}/reset-password?token={token}", self.settings.web_app_url.trim_end_matches('/'));
+        let minutes = self.settings.reset_ttl.as_secs() / 60;
+        let sent = conn
+            .transaction::<_, AuthError, _>(async |conn| {
+                let Some(user) = store::find_live_by_email(conn, email.as_str()).await? else {
+                    return Ok(false);
+                };
+                store::insert_reset(conn, user.id, &sha256(&token), ttl_after(self.settings.reset_ttl)).await?;
+                let mail = EmailSend {
+                    user_id: Some(UserId(user.id)),
+                    to: user.email.clone(),
+                    template: "password-reset".to_owned(),
+                    data: serde_json::json!({ "resetUrl": reset_url, "expiresInMinutes": minutes }),
+                };
+                outbox::enqueue(conn, topics::EMAIL_SEND, &mail, Some(request_id)).await?;
+                Ok(true)
+            })
+            .await?;
+        tracing::info!(reset.queued = sent, "password reset requested");
+        Ok(())
+    }
+
+    /// Spends a reset token, sets the new password and revokes every refresh token of the user.
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AuthError> {
+        let password = Password::parse(password, "password").map_err(|e| AuthError::Validation(vec![e]))?;
+        // Hash before the transaction: no row lock is held across the slow part.
+        let hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let token_hash = sha256(token);
+        let mut conn = self.pool.get().await?;
+        let user = conn
+            .transaction::<_, AuthError, _>(async |conn| {
+                let Some(user_id) = store::spend_reset(conn, &token_hash).await? else {
+                    return Err(AuthError::InvalidResetToken);
+                };
+                store::set_password(conn, user_id, &hash).await?;
+                store::revoke_all_for_user(conn, user_id).await?;
+                Ok(user_id)
+            })
+            .await?;
+        tracing::info!(user.id = %user, "password reset");
+        Ok(())
+    }
+
+    /// Applies `user.deleted`: the account can no longer log in or refresh. Idempotent.
+    pub async fn on_user_deleted(&self, job_id: Uuid, event: UserDeleted) -> Result<(), AuthError> {
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, AuthError, _>(async |conn| {
+            if tessera_app::inbox::claim(conn, "auth", job_id).await? {
+                store::mark_deleted(conn, event.user_id.0, event.deleted_at).await?;
+            }
+            Ok(())
+        })
+        .await?;
+        tracing::info!(user.id = %event.user_id, "user deleted; account revoked");
+        Ok(())
+    }
+}

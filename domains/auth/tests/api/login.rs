@@ -1,0 +1,126 @@
+use std::time::Duration;
+
+use serde_json::json;
+use tessera_app::queue::Job;
+use tessera_contracts::events::topics;
+
+use super::helpers::*;
+
+#[tokio::test]
+async fn login_returns_a_token_pair_with_the_documented_claims() {
+    let app = app().await;
+    let reg = register(&app, "claims@example.com", "password123").await;
+    let body = login(&app, " Claims@Example.com", "password123").await;
+    assert_eq!(body["tokenType"], "Bearer");
+    assert_eq!(body["expiresIn"], 900);
+    assert_eq!(body["user"]["id"], reg["user"]["id"]);
+    assert_eq!(body["user"]["email"], "claims@example.com");
+    assert_eq!(body["user"]["role"], "USER");
+    let refresh = body["refreshToken"].as_str().unwrap();
+    assert!(refresh.len() >= 43, "at least 256 bits");
+
+    let secret = app.env.get("JWT_SECRET").unwrap().to_owned();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.set_audience(&["tessera-api"]);
+    v.set_issuer(&["tessera-auth"]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(
+        body["accessToken"].as_str().unwrap(),
+        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+        &v,
+    )
+    .expect("access token verifies");
+    let c = data.claims;
+    assert_eq!(data.header.alg, jsonwebtoken::Algorithm::HS256);
+    assert_eq!(c["sub"], reg["user"]["id"]);
+    assert_eq!(c["userId"], reg["user"]["id"]);
+    assert_eq!(c["email"], "claims@example.com");
+    assert_eq!(c["role"], "USER");
+    assert_eq!(c["typ"], "access");
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 900);
+    assert!(uuid::Uuid::parse_str(c["jti"].as_str().unwrap()).is_ok());
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_answer_exactly_alike() {
+    let app = app().await;
+    register(&app, "carol@example.com", "password123").await;
+    let wrong = problem(post(&app, "/auth/login", json!({"email": "carol@example.com", "password": "nope-nope"})).await, 401).await;
+    let unknown = problem(post(&app, "/auth/login", json!({"email": "nobody@example.com", "password": "nope-nope"})).await, 401).await;
+    let malformed = problem(post(&app, "/auth/login", json!({"email": "not an email", "password": "nope-nope"})).await, 401).await;
+    assert_eq!(wrong["detail"], unknown["detail"]);
+    assert_eq!(wrong["detail"], malformed["detail"]);
+    assert_eq!(wrong["type"], unknown["type"]);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn repeated_logins_for_one_email_are_throttled_with_retry_after() {
+    let app = app_with(&[("LOGIN_ATTEMPTS_PER_EMAIL", "3")]).await;
+    register(&app, "dave@example.com", "password123").await;
+    for _ in 0..3 {
+        let res = post(&app, "/auth/login", json!({"email": "dave@example.com", "password": "wrong-pass"})).await;
+        assert_eq!(res.status(), 401);
+    }
+    // Even the right password is refused while the window lasts.
+    let res = post(&app, "/auth/login", json!({"email": "DAVE@example.com", "password": "password123"})).await;
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1 && retry <= 900, "{retry}");
+    let body = problem(res, 429).await;
+    assert_eq!(body["type"], "urn:tessera:problem:rate-limited");
+    // Another e-mail is not affected.
+    register(&app, "erin@example.com", "password123").await;
+    login(&app, "erin@example.com", "password123").await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn logins_per_client_ip_are_throttled() {
+    let app = app_with(&[("LOGIN_ATTEMPTS_PER_IP", "2")]).await;
+    for i in 0..2 {
+        let res = post(&app, "/auth/login", json!({"email": format!("x{i}@example.com"), "password": "password123"})).await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = post(&app, "/auth/login", json!({"email": "x9@example.com", "password": "password123"})).await;
+    problem(res, 429).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_user_deleted_by_an_admin_can_no_longer_log_in_or_refresh() {
+    let app = app().await;
+    let reg = register(&app, "frank@example.com", "password123").await;
+    let tokens = login(&app, "frank@example.com", "password123").await;
+
+    let event = json!({"userId": reg["user"]["id"], "deletedAt": "2026-11-25T10:00:00.000Z"});
+    app.platform.queue.publish(&Job::new(topics::USER_DELETED, event)).await.unwrap();
+
+    eventually(Duration::from_secs(10), "the login to be refused", || async {
+        let res = post(&app, "/auth/login", json!({"email": "frank@example.com", "password": "password123"})).await;
+        (res.status() == 401).then_some(())
+    })
+    .await
+    .unwrap();
+    let res = post(&app, "/auth/refresh", json!({"refreshToken": tokens["refreshToken"]})).await;
+    problem(res, 401).await;
+    let res = app.client.get(app.url("/auth/me")).bearer_auth(tokens["accessToken"].as_str().unwrap()).send().await.unwrap();
+    problem(res, 401).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_admin_promotion_takes_effect_at_the_next_login() {
+    let app = app().await;
+    register(&app, "grace@example.com", "password123").await;
+    let before = login(&app, "grace@example.com", "password123").await;
+    assert_eq!(before["user"]["role"], "USER");
+    assert!(tessera_auth::promote(&app.pool("auth"), " Grace@example.com").await.unwrap());
+    assert!(!tessera_auth::promote(&app.pool("auth"), "nobody@example.com").await.unwrap());
+    let after = login(&app, "grace@example.com", "password123").await;
+    assert_eq!(after["user"]["role"], "ADMIN");
+    // A refresh picks the new role up too.
+    let refreshed = post(&app, "/auth/refresh", json!({"refreshToken": before["refreshToken"]})).await;
+    let refreshed: serde_json::Value = refreshed.json().await.unwrap();
+    assert_eq!(refreshed["user"]["role"], "ADMIN");
+    app.shutdown().await;
+}

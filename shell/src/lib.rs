@@ -1,0 +1,261 @@
+//! The thin binary: which modules this build carries, which ones a process mounts, and the
+//! operator subcommands. Everything substantial lives in `tessera-app` and the domain crates.
+
+use clap::{Parser, Subcommand};
+use tessera_app::config::{Env, HttpSettings, LogFormat};
+use tessera_app::module::Domain;
+use tessera_app::queue::{Queue, QueueSettings, ReplaySelector};
+use tessera_app::server;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+/// Every module name the design knows, compiled in or not.
+pub const KNOWN_MODULES: &[&str] = &["gateway", "auth", "user", "task", "notification", "worker", "ui"];
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(name = "shell", version, about = "Tessera: one binary, any subset of the services")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations of the mounted domains, then serve them.
+    Serve {
+        /// Modules to mount, comma-separated (default: every compiled-in module).
+        #[arg(long, env = "SERVICES", value_delimiter = ',')]
+        services: Vec<String>,
+    },
+    /// Apply pending migrations of the given domains and exit.
+    Migrate {
+        /// Domains to migrate (default: every compiled-in domain).
+        #[arg(long, env = "SERVICES", value_delimiter = ',')]
+        services: Vec<String>,
+    },
+    /// Print the OpenAPI document of every compiled-in domain.
+    Openapi,
+    /// User administration.
+    Admin {
+        /// The admin action.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// Inspect and replay dead-lettered jobs.
+    Queue {
+        /// The queue action.
+        #[command(subcommand)]
+        action: QueueAction,
+    },
+}
+
+/// `shell admin ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Make an existing user an ADMIN (effective from their next login or refresh).
+    Promote {
+        /// The user's e-mail address.
+        email: String,
+    },
+}
+
+/// `shell queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// List dead-lettered jobs (one JSON object per line).
+    Dead,
+    /// Re-enqueue dead-lettered jobs.
+    Replay {
+        /// A dead-letter entry id or job id.
+        id: Option<String>,
+        /// Replay every dead-lettered job.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+}
+
+/// The domains compiled into this build, in mount order.
+pub fn compiled_domains() -> Vec<&'static Domain> {
+    #[allow(unused_mut, reason = "empty when no domain feature is on")]
+    let mut domains: Vec<&'static Domain> = Vec::new();
+    #[cfg(feature = "auth")]
+    domains.push(&tessera_auth::DOMAIN);
+    domains
+}
+
+/// Picks the domains `requested` names (all compiled-in ones when empty), refusing unknown or
+/// not-compiled names with a message that says which.
+pub fn select(requested: &[String]) -> anyhow::Result<Vec<&'static Domain>> {
+    let compiled = compiled_domains();
+    let requested: Vec<String> =
+        requested.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+    if requested.is_empty() {
+        return Ok(compiled);
+    }
+    let mut picked = Vec::new();
+    for name in &requested {
+        if !KNOWN_MODULES.contains(&name.as_str()) {
+            anyhow::bail!("unknown module `{name}` (known: {})", KNOWN_MODULES.join(", "));
+        }
+        match compiled.iter().find(|d| d.name == name) {
+            Some(d) if !picked.iter().any(|p: &&Domain| p.name == d.name) => picked.push(*d),
+            Some(_) => {}
+            None => anyhow::bail!(
+                "module `{name}` is not compiled into this binary (build with `--features {name}`; compiled: {})",
+                compiled.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    Ok(picked)
+}
+
+/// The default API port for a process mounting `domains` (DESIGN.md "Process interface").
+pub fn default_port(domains: &[&Domain]) -> u16 {
+    match domains {
+        [one] => match one.name {
+            "auth" => 4001,
+            "user" => 4002,
+            "task" => 4003,
+            "notification" => 4004,
+            "worker" => 4005,
+            _ => 4000,
+        },
+        _ => 4000,
+    }
+}
+
+/// The merged OpenAPI document of `domains`, with the bearer scheme. Nothing in it depends on
+/// the environment, so every build prints the same document.
+pub fn openapi(domains: &[&Domain]) -> utoipa::openapi::OpenApi {
+    let mut doc = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title("Tessera API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The Tessera task platform, as a client of the gateway sees it. Errors are \
+                     application/problem+json (RFC 9457).",
+                ))
+                .build(),
+        )
+        .build();
+    for d in domains {
+        doc.merge((d.openapi)());
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    let mut bearer = Http::new(HttpAuthScheme::Bearer);
+    bearer.bearer_format = Some("JWT".to_owned());
+    components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    doc
+}
+
+fn log_format(env: &Env) -> LogFormat {
+    env.parse_or("LOG_FORMAT", LogFormat::Json).unwrap_or(LogFormat::Json)
+}
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env = Env::from_process();
+    match cli.command {
+        Command::Openapi => {
+            let doc = openapi(&compiled_domains());
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
+        Command::Migrate { services } => {
+            tessera_app::telemetry::init_logging(log_format(&env));
+            let domains = select(&services)?;
+            server::migrate(&env, &domains).await
+        }
+        Command::Serve { services } => {
+            tessera_app::telemetry::init_logging(log_format(&env));
+            let domains = select(&services)?;
+            let http = HttpSettings::from_env(&env, default_port(&domains))?;
+            let platform = server::platform(env, domains.len() == 1).await?;
+            let running = server::start(platform, &domains, http, None).await?;
+            server::wait_for_signal().await;
+            running.shutdown().await;
+            Ok(())
+        }
+        Command::Admin { action: AdminAction::Promote { email } } => admin_promote(&env, &email).await,
+        Command::Queue { action } => {
+            let redis = env.redis()?;
+            let client = tessera_app::redis::connect(&redis).await?;
+            let queue = Queue::new(client, redis, QueueSettings::default(), None);
+            match action {
+                QueueAction::Dead => {
+                    // The payload can hold personal data; the listing shows what identifies a job.
+                    for dead in queue.list_dead().await? {
+                        let line = serde_json::json!({
+                            "entryId": dead.entry_id,
+                            "topic": dead.topic,
+                            "group": dead.group,
+                            "jobId": dead.job.as_ref().map(|j| j.id.to_string()),
+                            "requestId": dead.job.as_ref().and_then(|j| j.request_id.clone()),
+                            "attempts": dead.attempts,
+                            "error": dead.error,
+                            "failedAt": tessera_app::contracts::time::format(&dead.failed_at),
+                        });
+                        println!("{line}");
+                    }
+                    Ok(())
+                }
+                QueueAction::Replay { id, all } => {
+                    let selector = match (id, all) {
+                        (_, true) => ReplaySelector::All,
+                        (Some(id), false) => ReplaySelector::One(id),
+                        (None, false) => anyhow::bail!("name a job id or pass --all"),
+                    };
+                    let n = queue.replay(selector).await?;
+                    println!("replayed {n} job(s)");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "auth")]
+async fn admin_promote(env: &Env, email: &str) -> anyhow::Result<()> {
+    let url = env.database_url("auth", true)?;
+    let pool = tessera_app::db::build_pool(&url, &Default::default());
+    if tessera_auth::promote(&pool, email).await? {
+        println!("promoted to ADMIN; effective from the user's next login or refresh");
+        Ok(())
+    } else {
+        anyhow::bail!("no live account has that e-mail address")
+    }
+}
+
+#[cfg(not(feature = "auth"))]
+async fn admin_promote(_env: &Env, _email: &str) -> anyhow::Result<()> {
+    anyhow::bail!("this binary was built without the auth module")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_modules_are_refused_by_name() {
+        let err = select(&["bogus".to_owned()]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("unknown module `bogus`"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_selection_mounts_everything_compiled_in() {
+        let all = select(&[]).map(|d| d.len()).unwrap_or(usize::MAX);
+        assert_eq!(all, compiled_domains().len());
+    }
+
+    #[test]
+    fn a_single_domain_gets_its_own_port() {
+        let auth: Vec<&Domain> = compiled_domains().into_iter().filter(|d| d.name == "auth").collect();
+        if !auth.is_empty() {
+            assert_eq!(default_port(&auth), 4001);
+        }
+        assert_eq!(default_port(&[]), 4000);
+    }
+}
