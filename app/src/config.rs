@@ -48,12 +48,21 @@ impl Env {
     pub fn from_process() -> Self {
         // A missing .env is normal outside development.
         let _ = dotenvy::dotenv();
-        Self { vars: std::env::vars().collect() }
+        Self {
+            vars: std::env::vars().collect(),
+        }
     }
 
     /// A fixed set of variables (tests, tools).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     /// Sets one variable, returning the changed source (tests).
@@ -64,12 +73,16 @@ impl Env {
 
     /// The value of `name`, treating an empty value as unset.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
     }
 
     /// The value of `name`, or an error naming it.
     pub fn required(&self, name: &str) -> Result<&str, ConfigError> {
-        self.get(name).ok_or_else(|| ConfigError::Missing(name.to_owned()))
+        self.get(name)
+            .ok_or_else(|| ConfigError::Missing(name.to_owned()))
     }
 
     /// `name` parsed as `T`, or `default` when unset.
@@ -96,7 +109,10 @@ impl Env {
     pub fn secret(&self, name: &str) -> Result<Secret, ConfigError> {
         let value = self.required(name)?;
         if value.len() < 32 {
-            return Err(invalid(name, "must be at least 32 characters (use `openssl rand -hex 32`)"));
+            return Err(invalid(
+                name,
+                "must be at least 32 characters (use `openssl rand -hex 32`)",
+            ));
         }
         Ok(Secret(value.to_owned()))
     }
@@ -105,7 +121,12 @@ impl Env {
     pub fn list_or(&self, name: &str, default: &[&str]) -> Vec<String> {
         match self.get(name) {
             None => default.iter().map(|s| (*s).to_owned()).collect(),
-            Some(raw) => raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
@@ -130,7 +151,10 @@ impl Env {
         let url = match self.get("REDIS_URL") {
             Some(url) => {
                 if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-                    return Err(invalid("REDIS_URL", "must start with redis:// or rediss://"));
+                    return Err(invalid(
+                        "REDIS_URL",
+                        "must start with redis:// or rediss://",
+                    ));
                 }
                 url.to_owned()
             }
@@ -146,7 +170,10 @@ impl Env {
 }
 
 fn invalid(name: &str, reason: impl fmt::Display) -> ConfigError {
-    ConfigError::Invalid { name: name.to_owned(), reason: reason.to_string() }
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Parses `15m`, `7d`, `12h`, `30s`, `250ms`, or a plain number of seconds.
@@ -154,7 +181,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("`{raw}` is not a duration like 15m, 7d or 30s"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a duration like 15m, 7d or 30s"))?;
     let secs = match unit {
         "ms" => return Ok(Duration::from_millis(n)),
         "" | "s" => n,
@@ -234,7 +263,9 @@ impl HttpSettings {
             shutdown_timeout: env.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(10))?,
             workers: env.parse_or(
                 "HTTP_WORKERS",
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
             )?,
         })
     }
@@ -259,17 +290,26 @@ impl TokenSettings {
         let jwt_secret = env.secret("JWT_SECRET")?;
         let internal_secret = env.secret("INTERNAL_JWT_SECRET")?;
         if jwt_secret.expose() == internal_secret.expose() {
-            return Err(invalid("INTERNAL_JWT_SECRET", "must differ from JWT_SECRET"));
+            return Err(invalid(
+                "INTERNAL_JWT_SECRET",
+                "must differ from JWT_SECRET",
+            ));
         }
         let access_ttl = env.duration_or("JWT_EXPIRES_IN", Duration::from_secs(15 * 60))?;
         if access_ttl.is_zero() {
             return Err(invalid("JWT_EXPIRES_IN", "must be positive"));
         }
-        let refresh_ttl = env.duration_or("REFRESH_TOKEN_EXPIRES_IN", Duration::from_secs(7 * 86_400))?;
+        let refresh_ttl =
+            env.duration_or("REFRESH_TOKEN_EXPIRES_IN", Duration::from_secs(7 * 86_400))?;
         if refresh_ttl.is_zero() {
             return Err(invalid("REFRESH_TOKEN_EXPIRES_IN", "must be positive"));
         }
-        Ok(Self { jwt_secret, access_ttl, refresh_ttl, internal_secret })
+        Ok(Self {
+            jwt_secret,
+            access_ttl,
+            refresh_ttl,
+            internal_secret,
+        })
     }
 }
 
@@ -289,37 +329,63 @@ mod tests {
 
     #[test]
     fn a_missing_secret_names_the_variable() {
-        let err = TokenSettings::from_env(&Env::default()).err().map(|e| e.to_string());
+        let err = TokenSettings::from_env(&Env::default())
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("JWT_SECRET must be set"));
     }
 
     #[test]
     fn a_short_secret_is_refused() {
-        let env = Env::from_pairs([("JWT_SECRET", "short"), ("INTERNAL_JWT_SECRET", "x".repeat(40).as_str())]);
-        let err = TokenSettings::from_env(&env).err().map(|e| e.to_string()).unwrap_or_default();
+        let env = Env::from_pairs([
+            ("JWT_SECRET", "short"),
+            ("INTERNAL_JWT_SECRET", "x".repeat(40).as_str()),
+        ]);
+        let err = TokenSettings::from_env(&env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.starts_with("JWT_SECRET is invalid"), "{err}");
     }
 
     #[test]
     fn the_two_secrets_must_differ() {
         let same = "s".repeat(40);
-        let env = Env::from_pairs([("JWT_SECRET", same.as_str()), ("INTERNAL_JWT_SECRET", same.as_str())]);
-        let err = TokenSettings::from_env(&env).err().map(|e| e.to_string()).unwrap_or_default();
+        let env = Env::from_pairs([
+            ("JWT_SECRET", same.as_str()),
+            ("INTERNAL_JWT_SECRET", same.as_str()),
+        ]);
+        let err = TokenSettings::from_env(&env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("must differ"), "{err}");
     }
 
     #[test]
     fn redis_url_wins_over_host_and_port() {
-        let env = Env::from_pairs([("REDIS_URL", "redis://cache:6380/2"), ("REDIS_HOST", "other")]);
-        assert_eq!(env.redis().map(|r| r.url).ok().as_deref(), Some("redis://cache:6380/2"));
+        let env = Env::from_pairs([
+            ("REDIS_URL", "redis://cache:6380/2"),
+            ("REDIS_HOST", "other"),
+        ]);
+        assert_eq!(
+            env.redis().map(|r| r.url).ok().as_deref(),
+            Some("redis://cache:6380/2")
+        );
         let env = Env::from_pairs([("REDIS_HOST", "cache"), ("REDIS_PORT", "6390")]);
-        assert_eq!(env.redis().map(|r| r.url).ok().as_deref(), Some("redis://cache:6390"));
+        assert_eq!(
+            env.redis().map(|r| r.url).ok().as_deref(),
+            Some("redis://cache:6390")
+        );
     }
 
     #[test]
     fn a_single_domain_process_may_use_plain_database_url() {
         let env = Env::from_pairs([("DATABASE_URL", "postgres://x/auth")]);
-        assert_eq!(env.database_url("auth", true).ok().as_deref(), Some("postgres://x/auth"));
+        assert_eq!(
+            env.database_url("auth", true).ok().as_deref(),
+            Some("postgres://x/auth")
+        );
         let err = env.database_url("auth", false).err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("AUTH_DATABASE_URL must be set"));
     }

@@ -31,7 +31,10 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_size: 10, acquire_timeout: Duration::from_secs(3) }
+        Self {
+            max_size: 10,
+            acquire_timeout: Duration::from_secs(3),
+        }
     }
 }
 

@@ -79,7 +79,10 @@ impl ApiError {
         let message = message.into();
         ApiError::Validation {
             detail: format!("{field} {message}"),
-            errors: vec![FieldError { field: field.to_owned(), message }],
+            errors: vec![FieldError {
+                field: field.to_owned(),
+                message,
+            }],
         }
     }
 
@@ -95,17 +98,26 @@ impl ApiError {
 
     /// A 400 about the request as a whole (malformed JSON, bad query string).
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        ApiError::Validation { detail: detail.into(), errors: Vec::new() }
+        ApiError::Validation {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     /// A 401 about a bearer token.
     pub fn bad_token(detail: impl Into<String>) -> Self {
-        ApiError::Unauthorized { detail: detail.into(), bearer: true }
+        ApiError::Unauthorized {
+            detail: detail.into(),
+            bearer: true,
+        }
     }
 
     /// A 503 for a dependency that is down, asking the client to retry in a few seconds.
     pub fn unavailable(what: &str) -> Self {
-        ApiError::Unavailable { detail: format!("{what} is unavailable"), retry_after: Some(5) }
+        ApiError::Unavailable {
+            detail: format!("{what} is unavailable"),
+            retry_after: Some(5),
+        }
     }
 
     /// The `type` URN and `title` of this error's kind.
@@ -118,7 +130,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
-            ApiError::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::Unavailable { .. } => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
@@ -131,7 +145,13 @@ impl ApiError {
         let (detail, errors) = match self {
             ApiError::Validation { detail, errors } => (Some(detail.clone()), errors.clone()),
             // Internals never reach the client.
-            ApiError::Internal(_) => (Some("an unexpected error occurred; quote the request id when reporting it".to_owned()), Vec::new()),
+            ApiError::Internal(_) => (
+                Some(
+                    "an unexpected error occurred; quote the request id when reporting it"
+                        .to_owned(),
+                ),
+                Vec::new(),
+            ),
             other => (Some(other.to_string()), Vec::new()),
         };
         Problem {
@@ -154,7 +174,9 @@ impl From<DbError> for ApiError {
                 ApiError::unavailable("the database")
             }
             DbError::NotFound => ApiError::NotFound("not found".to_owned()),
-            DbError::UniqueViolation(c) => ApiError::Internal(anyhow::anyhow!("unexpected unique violation on {c:?}")),
+            DbError::UniqueViolation(c) => {
+                ApiError::Internal(anyhow::anyhow!("unexpected unique violation on {c:?}"))
+            }
             DbError::Other(e) => ApiError::Internal(e.into()),
         }
     }
@@ -203,7 +225,10 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unavailable { retry_after: Some(secs), .. } => {
+            ApiError::Unavailable {
+                retry_after: Some(secs),
+                ..
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
             _ => {}
@@ -230,10 +255,20 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
         StatusCode::NOT_FOUND => ApiError::NotFound("no route matches this path".to_owned()),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType("unsupported content type".to_owned()),
-        StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests { detail: "too many requests".to_owned(), retry_after: 1 },
-        s if s.is_client_error() => ApiError::bad_request(s.canonical_reason().unwrap_or("bad request")),
-        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable { detail: "service unavailable".to_owned(), retry_after: None },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("unsupported content type".to_owned())
+        }
+        StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests {
+            detail: "too many requests".to_owned(),
+            retry_after: 1,
+        },
+        s if s.is_client_error() => {
+            ApiError::bad_request(s.canonical_reason().unwrap_or("bad request"))
+        }
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable {
+            detail: "service unavailable".to_owned(),
+            retry_after: None,
+        },
         _ => ApiError::Internal(anyhow::anyhow!("framework error {status}")),
     };
     let mut problem = err.problem();
@@ -246,18 +281,24 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
 
 /// The JSON extractor configuration: body limit, content type, and errors as problem+json.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default().limit(limit).error_handler(move |err, _req| {
-        use actix_web::error::JsonPayloadError as E;
-        let api = match &err {
-            E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
-            E::ContentType => ApiError::UnsupportedMediaType("the body must be application/json".to_owned()),
-            E::Deserialize(e) => json_error(e),
-            E::Serialize(_) => ApiError::bad_request("the body could not be read"),
-            E::Payload(_) => ApiError::bad_request("the body could not be read"),
-            _ => ApiError::bad_request("the body is not valid JSON"),
-        };
-        api.into()
-    })
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| {
+            use actix_web::error::JsonPayloadError as E;
+            let api = match &err {
+                E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+                    ApiError::PayloadTooLarge { limit }
+                }
+                E::ContentType => {
+                    ApiError::UnsupportedMediaType("the body must be application/json".to_owned())
+                }
+                E::Deserialize(e) => json_error(e),
+                E::Serialize(_) => ApiError::bad_request("the body could not be read"),
+                E::Payload(_) => ApiError::bad_request("the body could not be read"),
+                _ => ApiError::bad_request("the body is not valid JSON"),
+            };
+            api.into()
+        })
 }
 
 /// Turns a serde_json error into a 400 that names the field when serde knows it.
@@ -268,15 +309,23 @@ fn json_error(err: &serde_json::Error) -> ApiError {
             let msg = err.to_string();
             // serde's messages end with " at line L column C"; that is noise for a client.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-            if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            if let Some(field) = msg
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+            {
                 return ApiError::field(field, "is not a known field");
             }
-            if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            if let Some(field) = msg
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next())
+            {
                 return ApiError::field(field, "is required");
             }
             ApiError::bad_request(format!("invalid body: {msg}"))
         }
-        Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request("the body is not valid JSON"),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request("the body is not valid JSON")
+        }
     }
 }
 
@@ -284,7 +333,10 @@ fn json_error(err: &serde_json::Error) -> ApiError {
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
         let msg = err.to_string();
-        let msg = msg.strip_prefix("Query deserialize error: ").unwrap_or(&msg).to_owned();
+        let msg = msg
+            .strip_prefix("Query deserialize error: ")
+            .unwrap_or(&msg)
+            .to_owned();
         ApiError::bad_request(format!("invalid query string: {msg}")).into()
     })
 }
@@ -293,7 +345,10 @@ pub fn query_config() -> web::QueryConfig {
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _req| {
         let msg = err.to_string();
-        let msg = msg.strip_prefix("Path deserialize error: ").unwrap_or(&msg).to_owned();
+        let msg = msg
+            .strip_prefix("Path deserialize error: ")
+            .unwrap_or(&msg)
+            .to_owned();
         ApiError::bad_request(format!("invalid path parameter: {msg}")).into()
     })
 }
@@ -304,7 +359,8 @@ mod tests {
 
     #[test]
     fn internal_errors_never_show_their_cause() {
-        let problem = ApiError::Internal(anyhow::anyhow!("password=hunter2 connection refused")).problem();
+        let problem =
+            ApiError::Internal(anyhow::anyhow!("password=hunter2 connection refused")).problem();
         assert_eq!(problem.status, 500);
         let body = serde_json::to_string(&problem).unwrap_or_default();
         assert!(!body.contains("hunter2"), "{body}");

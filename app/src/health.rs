@@ -52,11 +52,18 @@ async fn ready(state: web::Data<Operational>) -> Result<HttpResponse, ApiError> 
     let results = run_checks(&state.checks, Duration::from_secs(2)).await;
     let failed: Vec<FieldError> = results
         .iter()
-        .filter_map(|(name, r)| r.as_ref().err().map(|e| FieldError { field: name.clone(), message: e.clone() }))
+        .filter_map(|(name, r)| {
+            r.as_ref().err().map(|e| FieldError {
+                field: name.clone(),
+                message: e.clone(),
+            })
+        })
         .collect();
     if failed.is_empty() {
-        let checks: serde_json::Map<String, serde_json::Value> =
-            results.into_iter().map(|(name, _)| (name, json!("ok"))).collect();
+        let checks: serde_json::Map<String, serde_json::Value> = results
+            .into_iter()
+            .map(|(name, _)| (name, json!("ok")))
+            .collect();
         return Ok(HttpResponse::Ok().json(json!({"status": "ready", "checks": checks})));
     }
     for f in &failed {
@@ -64,7 +71,10 @@ async fn ready(state: web::Data<Operational>) -> Result<HttpResponse, ApiError> 
     }
     let names: Vec<&str> = failed.iter().map(|f| f.field.as_str()).collect();
     // The failing checks are named; their raw reasons stay in the log.
-    Err(ApiError::Unavailable { detail: format!("not ready: {} failed", names.join(", ")), retry_after: Some(5) })
+    Err(ApiError::Unavailable {
+        detail: format!("not ready: {} failed", names.join(", ")),
+        retry_after: Some(5),
+    })
 }
 
 async fn metrics(state: web::Data<Operational>, metrics: web::Data<Metrics>) -> HttpResponse {
@@ -72,8 +82,16 @@ async fn metrics(state: web::Data<Operational>, metrics: web::Data<Metrics>) -> 
         let s = pool.state();
         let idle = i64::from(s.idle_connections);
         let total = i64::from(s.connections);
-        metrics.db_pool.with_label_values(&[domain, "idle"]).set(idle);
-        metrics.db_pool.with_label_values(&[domain, "in_use"]).set(total - idle);
+        metrics
+            .db_pool
+            .with_label_values(&[domain, "idle"])
+            .set(idle);
+        metrics
+            .db_pool
+            .with_label_values(&[domain, "in_use"])
+            .set(total - idle);
     }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
 }

@@ -17,7 +17,10 @@ pub async fn claim(
     job_id: Uuid,
 ) -> Result<bool, diesel::result::Error> {
     let inserted = diesel::insert_into(processed_jobs::table)
-        .values((processed_jobs::consumer.eq(consumer), processed_jobs::job_id.eq(job_id)))
+        .values((
+            processed_jobs::consumer.eq(consumer),
+            processed_jobs::job_id.eq(job_id),
+        ))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;

@@ -84,7 +84,11 @@ impl ReadyCheck {
                 let pool = pool.clone();
                 Box::pin(async move {
                     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-                    diesel::sql_query("SELECT 1").execute(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
+                    diesel::sql_query("SELECT 1")
+                        .execute(&mut conn)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
                 })
             }),
         }
@@ -98,7 +102,11 @@ impl ReadyCheck {
                 let client = client.clone();
                 Box::pin(async move {
                     use fred::prelude::ClientLike;
-                    client.ping::<String>(None).await.map(|_| ()).map_err(|e| e.to_string())
+                    client
+                        .ping::<String>(None)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
                 })
             }),
         }
@@ -139,7 +147,10 @@ impl Platform {
 }
 
 /// Runs every check concurrently, each bounded by `timeout`; returns `(name, result)` pairs.
-pub async fn run_checks(checks: &[ReadyCheck], timeout: Duration) -> Vec<(String, Result<(), String>)> {
+pub async fn run_checks(
+    checks: &[ReadyCheck],
+    timeout: Duration,
+) -> Vec<(String, Result<(), String>)> {
     let probes = checks.iter().map(|c| {
         let probe = (c.probe)();
         let name = c.name.clone();

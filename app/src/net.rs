@@ -13,7 +13,10 @@ impl TrustedProxies {
     pub fn parse(items: &[String]) -> Result<Self, String> {
         items
             .iter()
-            .map(|s| s.parse::<IpAddr>().map_err(|_| format!("`{s}` is not an IP address")))
+            .map(|s| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| format!("`{s}` is not an IP address"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(TrustedProxies)
     }
@@ -27,10 +30,18 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> Option<IpAddr> 
     if !trusted.0.contains(&peer) {
         return Some(peer);
     }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
     let hops: Vec<IpAddr> = forwarded
         .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .unwrap_or_default();
     // Walk from the nearest hop back; the first untrusted one is the client as far as we can tell.
-    Some(hops.into_iter().rev().find(|ip| !trusted.0.contains(ip)).unwrap_or(peer))
+    Some(
+        hops.into_iter()
+            .rev()
+            .find(|ip| !trusted.0.contains(ip))
+            .unwrap_or(peer),
+    )
 }

@@ -121,7 +121,12 @@ struct ClaimedRow {
 impl OutboxRelay {
     /// A relay with the given parts.
     pub fn new(pool: DbPool, database_url: String, queue: Queue, settings: RelaySettings) -> Self {
-        Self { pool, database_url, queue, settings }
+        Self {
+            pool,
+            database_url,
+            queue,
+            settings,
+        }
     }
 
     /// Relays until `shutdown` is cancelled: a pass at start, then one on every NOTIFY or poll
@@ -171,7 +176,9 @@ impl OutboxRelay {
             if Instant::now() >= next_cleanup {
                 match self.cleanup().await {
                     Ok(deleted) => tracing::debug!(deleted, "outbox clean-up done"),
-                    Err(err) => tracing::warn!(error = %format!("{err:#}"), "outbox clean-up failed"),
+                    Err(err) => {
+                        tracing::warn!(error = %format!("{err:#}"), "outbox clean-up failed")
+                    }
                 }
                 next_cleanup = Instant::now() + self.settings.cleanup_interval;
             }
@@ -192,8 +199,14 @@ impl OutboxRelay {
     pub async fn relay_once(&self) -> anyhow::Result<usize> {
         // Claiming commits on its own (one statement), so no lock is held while publishing.
         let rows = {
-            let mut conn = self.pool.get().await.context("outbox: no database connection")?;
-            self.claim(&mut conn).await.context("outbox: claiming rows")?
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .context("outbox: no database connection")?;
+            self.claim(&mut conn)
+                .await
+                .context("outbox: claiming rows")?
         };
         if rows.is_empty() {
             return Ok(0);
@@ -227,7 +240,11 @@ impl OutboxRelay {
             }
         }
 
-        let mut conn = self.pool.get().await.context("outbox: no database connection")?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .context("outbox: no database connection")?;
         if !sent.is_empty() {
             diesel::sql_query(
                 "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL \
@@ -263,7 +280,11 @@ impl OutboxRelay {
 
     /// Deletes sent rows older than `retention`. Returns how many were deleted.
     pub async fn cleanup(&self) -> anyhow::Result<usize> {
-        let mut conn = self.pool.get().await.context("outbox: no database connection")?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .context("outbox: no database connection")?;
         let deleted = diesel::sql_query(
             "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)",
         )
@@ -334,7 +355,9 @@ async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationT
 
 async fn listen_once(url: &str, wake: &Notify, connected: &mut bool) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(&mut conn).await?;
+    diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}"))
+        .execute(&mut conn)
+        .await?;
     *connected = true;
     tracing::debug!("outbox relay listening for notifications");
     // Rows committed while nobody listened sent their NOTIFY into the void.

@@ -26,7 +26,12 @@ pub async fn platform(env: Env, single_domain: bool) -> anyhow::Result<Platform>
     let redis = crate::redis::connect(&redis_settings).await?;
     let metrics = Metrics::new()?;
     let queue_metrics = QueueMetrics::new(&metrics.registry)?;
-    let queue = Queue::new(redis.clone(), redis_settings.clone(), queue_settings(&env)?, Some(queue_metrics));
+    let queue = Queue::new(
+        redis.clone(),
+        redis_settings.clone(),
+        queue_settings(&env)?,
+        Some(queue_metrics),
+    );
     let pool_settings = PoolSettings {
         max_size: env.parse_or("DB_POOL_SIZE", 10)?,
         acquire_timeout: env.duration_or("DB_ACQUIRE_TIMEOUT", Duration::from_secs(3))?,
@@ -61,7 +66,9 @@ pub fn queue_settings(env: &Env) -> Result<QueueSettings, crate::config::ConfigE
 pub async fn migrate(env: &Env, domains: &[&Domain]) -> anyhow::Result<()> {
     let single = domains.iter().filter(|d| d.migrations.is_some()).count() == 1;
     for domain in domains {
-        let Some(own) = domain.migrations else { continue };
+        let Some(own) = domain.migrations else {
+            continue;
+        };
         let url = env.database_url(domain.name, single)?;
         let applied = run_migrations(&url, &[platform_migrations, own]).await?;
         tracing::info!(domain = domain.name, applied, "migrations applied");
@@ -93,7 +100,10 @@ impl Running {
             while self.tasks.join_next().await.is_some() {}
         };
         if tokio::time::timeout(self.grace, drain).await.is_err() {
-            tracing::warn!(grace_ms = self.grace.as_millis() as u64, "shutdown timed out; aborting what is left");
+            tracing::warn!(
+                grace_ms = self.grace.as_millis() as u64,
+                "shutdown timed out; aborting what is left"
+            );
             self.tasks.abort_all();
         }
         let _ = self.server_task.await;
@@ -132,10 +142,18 @@ pub async fn start(
     }
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
     let info = ServiceInfo {
-        service: if names.is_empty() { "tessera".to_owned() } else { names.join("+") },
+        service: if names.is_empty() {
+            "tessera".to_owned()
+        } else {
+            names.join("+")
+        },
         version: env!("CARGO_PKG_VERSION"),
     };
-    let operational = Operational { info, checks: Arc::new(checks), pools: Arc::new(pools) };
+    let operational = Operational {
+        info,
+        checks: Arc::new(checks),
+        pools: Arc::new(pools),
+    };
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -187,12 +205,23 @@ pub async fn start(
         Some(l) => server.listen(l)?,
         None => server.bind((http.host.as_str(), http.port))?,
     };
-    let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("no listener address"))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("no listener address"))?;
     let server = server.run();
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, modules = ?names, "listening");
-    Ok(Running { addr, server: handle, server_task, shutdown, tasks, grace: http.shutdown_timeout })
+    Ok(Running {
+        addr,
+        server: handle,
+        server_task,
+        shutdown,
+        tasks,
+        grace: http.shutdown_timeout,
+    })
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

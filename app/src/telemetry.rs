@@ -26,10 +26,17 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Installs the global tracing subscriber. `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     // A second init (tests embedding the server) is harmless; ignore the error.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }
@@ -43,7 +50,9 @@ impl RequestId {
     pub fn accept(raw: &str) -> Option<Self> {
         let ok = !raw.is_empty()
             && raw.len() <= 64
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         ok.then(|| RequestId(raw.to_owned()))
     }
 
@@ -58,7 +67,11 @@ impl actix_web::FromRequest for RequestId {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(RequestId::generate);
         std::future::ready(Ok(id))
     }
 }
@@ -79,22 +92,38 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route pattern and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status",
+            ),
             &["method", "route", "status"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by method, route pattern and status")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by method, route pattern and status",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["method", "route", "status"],
         )?;
         let db_pool = IntGaugeVec::new(
-            Opts::new("db_pool_connections", "Database pool connections by domain and state"),
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by domain and state",
+            ),
             &["domain", "state"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(db_pool.clone()))?;
-        Ok(Self { registry, requests, duration, db_pool })
+        Ok(Self {
+            registry,
+            requests,
+            duration,
+            db_pool,
+        })
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -107,7 +136,9 @@ impl Metrics {
     /// The registry in Prometheus text format.
     pub fn render(&self) -> String {
         let encoder = prometheus::TextEncoder::new();
-        encoder.encode_to_string(&self.registry.gather()).unwrap_or_default()
+        encoder
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
     }
 }
 
@@ -137,25 +168,37 @@ pub async fn telemetry(
         Err(err) => {
             let mut res = err.error_response();
             let status = res.status().as_u16();
-            let mut problem = res.extensions().get::<Problem>().cloned().unwrap_or_else(|| problem_for_status(res.status()));
+            let mut problem = res
+                .extensions()
+                .get::<Problem>()
+                .cloned()
+                .unwrap_or_else(|| problem_for_status(res.status()));
             problem.instance = Some(path.clone());
             problem.request_id = Some(request_id.0.clone());
             let mut fresh = problem_response(problem);
             copy_headers(res.headers(), fresh.headers_mut());
-            fresh.headers_mut().insert(REQUEST_ID, header_value(&request_id.0));
+            fresh
+                .headers_mut()
+                .insert(REQUEST_ID, header_value(&request_id.0));
             res = fresh;
             let seconds = started.elapsed().as_secs_f64();
             if let Some(m) = &metrics {
                 m.observe(&method, "unmatched", status, seconds);
             }
             span.in_scope(|| log_request(status, "unmatched", seconds));
-            return Err(actix_web::error::InternalError::from_response(err.to_string(), res).into());
+            return Err(
+                actix_web::error::InternalError::from_response(err.to_string(), res).into(),
+            );
         }
     };
 
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     render_problem(&mut res, &path, &request_id);
-    res.headers_mut().insert(REQUEST_ID, header_value(&request_id.0));
+    res.headers_mut()
+        .insert(REQUEST_ID, header_value(&request_id.0));
     let status = res.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     if let Some(m) = &metrics {
@@ -169,11 +212,26 @@ pub async fn telemetry(
 fn log_request(status: u16, route: &str, seconds: f64) {
     let duration_ms = (seconds * 1000.0 * 100.0).round() / 100.0;
     if status >= 500 {
-        tracing::error!(http.status = status, http.route = route, duration_ms, "request finished");
+        tracing::error!(
+            http.status = status,
+            http.route = route,
+            duration_ms,
+            "request finished"
+        );
     } else if status >= 400 && status != 404 && status != 401 {
-        tracing::warn!(http.status = status, http.route = route, duration_ms, "request finished");
+        tracing::warn!(
+            http.status = status,
+            http.route = route,
+            duration_ms,
+            "request finished"
+        );
     } else {
-        tracing::info!(http.status = status, http.route = route, duration_ms, "request finished");
+        tracing::info!(
+            http.status = status,
+            http.route = route,
+            duration_ms,
+            "request finished"
+        );
     }
 }
 
@@ -205,7 +263,10 @@ fn render_problem(res: &mut ServiceResponse<BoxBody>, path: &str, request_id: &R
     let mut fresh = problem_response(problem);
     copy_headers(res.headers(), fresh.headers_mut());
     let placeholder = HttpResponse::new(status);
-    let original = std::mem::replace(res, ServiceResponse::new(res.request().clone(), placeholder));
+    let original = std::mem::replace(
+        res,
+        ServiceResponse::new(res.request().clone(), placeholder),
+    );
     *res = original.into_response(fresh);
 }
 

@@ -18,13 +18,16 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use fred::prelude::{ClientLike, KeysInterface};
 
 use crate::config::{Env, HttpSettings};
-use crate::db::{DbPool, MigrationSet, PoolSettings, build_pool, platform_migrations, run_migrations};
+use crate::db::{
+    DbPool, MigrationSet, PoolSettings, build_pool, platform_migrations, run_migrations,
+};
 use crate::module::{Domain, Platform};
 use crate::server::{self, Running};
 
 /// The admin URL of the test Postgres server.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// The URL of the test Redis server.
@@ -72,8 +75,18 @@ impl TestDatabase {
         // for a moment while a template is being built, so retry briefly.
         let mut last = None;
         for _ in 0..50 {
-            match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).execute(&mut admin).await {
-                Ok(_) => return Ok(Self { url: url_for(&name), name }),
+            match diesel::sql_query(format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+            ))
+            .execute(&mut admin)
+            .await
+            {
+                Ok(_) => {
+                    return Ok(Self {
+                        url: url_for(&name),
+                        name,
+                    });
+                }
                 Err(e) => last = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -85,8 +98,13 @@ impl TestDatabase {
     pub async fn migrated(prefix: &str, sets: &[MigrationSet]) -> anyhow::Result<Self> {
         let name = format!("tessera_test_{prefix}_{}", random_hex(6));
         let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await?;
-        let db = Self { url: url_for(&name), name };
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await?;
+        let db = Self {
+            url: url_for(&name),
+            name,
+        };
         run_migrations(&db.url, sets).await?;
         Ok(db)
     }
@@ -102,12 +120,17 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs outside any async context we can await in; use a small runtime of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
+                    let _ = diesel::sql_query(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    ))
+                    .execute(&mut admin)
+                    .await;
                 }
             });
         })
@@ -129,14 +152,19 @@ async fn ensure_template(domain: &str, sets: &[MigrationSet]) -> anyhow::Result<
             m.name().to_string().hash(&mut hasher);
         }
     }
-    if let Ok(modified) = std::env::current_exe().and_then(|p| p.metadata()).and_then(|m| m.modified()) {
+    if let Ok(modified) = std::env::current_exe()
+        .and_then(|p| p.metadata())
+        .and_then(|m| m.modified())
+    {
         modified.hash(&mut hasher);
     }
     let name = format!("tessera_tpl_{domain}_{:016x}", hasher.finish());
 
     let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
     let lock_key = 0x7e55_e7a0_i64;
-    diesel::sql_query(format!("SELECT pg_advisory_lock({lock_key})")).execute(&mut admin).await?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({lock_key})"))
+        .execute(&mut admin)
+        .await?;
     let result = async {
         let exists = diesel::sql_query(format!("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}') AS exists"))
             .get_result::<Exists>(&mut admin)
@@ -167,7 +195,9 @@ async fn ensure_template(domain: &str, sets: &[MigrationSet]) -> anyhow::Result<
         anyhow::Ok(())
     }
     .await;
-    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({lock_key})")).execute(&mut admin).await;
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({lock_key})"))
+        .execute(&mut admin)
+        .await;
     result.map(|_| name)
 }
 
@@ -193,13 +223,22 @@ impl TestApp {
 
     /// A pool on `domain`'s test database, for assertions on stored state.
     pub fn pool(&self, domain: &str) -> DbPool {
-        let db = self.databases.iter().find(|(d, _)| d == domain).map(|(_, db)| db.url.clone()).expect("domain mounted");
+        let db = self
+            .databases
+            .iter()
+            .find(|(d, _)| d == domain)
+            .map(|(_, db)| db.url.clone())
+            .expect("domain mounted");
         build_pool(&db, &PoolSettings::default())
     }
 
     /// The database URL of `domain`.
     pub fn database_url(&self, domain: &str) -> String {
-        self.databases.iter().find(|(d, _)| d == domain).map(|(_, db)| db.url.clone()).expect("domain mounted")
+        self.databases
+            .iter()
+            .find(|(d, _)| d == domain)
+            .map(|(_, db)| db.url.clone())
+            .expect("domain mounted")
     }
 
     /// Stops the server gracefully and removes the test's Redis keys.
@@ -246,13 +285,19 @@ pub fn base_env(overrides: &[(&str, &str)]) -> Env {
 }
 
 /// Starts `domains` on port 0 with a fresh database each and a fresh Redis prefix.
-pub async fn spawn_app(domains: &[&'static Domain], overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
+pub async fn spawn_app(
+    domains: &[&'static Domain],
+    overrides: &[(&str, &str)],
+) -> anyhow::Result<TestApp> {
     let mut env = base_env(overrides);
     let mut databases = Vec::new();
     for d in domains {
         if let Some(own) = d.migrations {
             let db = TestDatabase::create(d.name, &[platform_migrations, own]).await?;
-            env = env.with(&format!("{}_DATABASE_URL", d.name.to_ascii_uppercase()), db.url.clone());
+            env = env.with(
+                &format!("{}_DATABASE_URL", d.name.to_ascii_uppercase()),
+                db.url.clone(),
+            );
             databases.push((d.name.to_owned(), db));
         }
     }
@@ -266,11 +311,22 @@ pub async fn spawn_app(domains: &[&'static Domain], overrides: &[(&str, &str)]) 
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()?;
-    Ok(TestApp { base, client, env, platform, databases, running: Some(running) })
+    Ok(TestApp {
+        base,
+        client,
+        env,
+        platform,
+        databases,
+        running: Some(running),
+    })
 }
 
 /// Polls `probe` every 25 ms until it returns `Some`, failing after `deadline`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> anyhow::Result<T>
+pub async fn eventually<T, F, Fut>(
+    deadline: Duration,
+    what: &str,
+    mut probe: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -281,9 +337,11 @@ where
             return Ok(v);
         }
         if tokio::time::Instant::now() >= until {
-            anyhow::bail!("timed out after {} ms waiting for {what}", deadline.as_millis());
+            anyhow::bail!(
+                "timed out after {} ms waiting for {what}",
+                deadline.as_millis()
+            );
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
-

@@ -79,11 +79,16 @@ impl Throttle {
         let count: u64 = self.client.incr(&key).await?;
         let window = i64::try_from(limit.window.as_secs().max(1)).unwrap_or(i64::MAX);
         // NX: only the first hit of a window sets its expiry.
-        let _: i64 = self.client.expire(&key, window, Some(ExpireOptions::NX)).await?;
+        let _: i64 = self
+            .client
+            .expire(&key, window, Some(ExpireOptions::NX))
+            .await?;
         if count <= limit.max {
             return Ok(Verdict::Allowed);
         }
         let ttl: i64 = self.client.ttl(&key).await?;
-        Ok(Verdict::Limited { retry_after: u64::try_from(ttl).unwrap_or(1).max(1) })
+        Ok(Verdict::Limited {
+            retry_after: u64::try_from(ttl).unwrap_or(1).max(1),
+        })
     }
 }

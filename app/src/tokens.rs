@@ -144,12 +144,17 @@ impl Tokens {
             exp: iat.saturating_add(ttl),
             jti: Uuid::new_v4(),
         };
-        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.access_enc)?)
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.access_enc,
+        )?)
     }
 
     /// Verifies an access token and its claims.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = decode::<AccessClaims>(token, &self.access_dec, &self.access_validation)?.claims;
+        let claims =
+            decode::<AccessClaims>(token, &self.access_dec, &self.access_validation)?.claims;
         if claims.typ != "access" {
             return Err(TokenError::Claims("not an access token"));
         }
@@ -171,12 +176,17 @@ impl Tokens {
             exp: iat + SERVICE_TOKEN_TTL.as_secs() as i64,
             jti: Uuid::new_v4(),
         };
-        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.service_enc)?)
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.service_enc,
+        )?)
     }
 
     /// Verifies a service token and its claims.
     pub fn verify_service(&self, token: &str) -> Result<ServiceClaims, TokenError> {
-        let claims = decode::<ServiceClaims>(token, &self.service_dec, &self.service_validation)?.claims;
+        let claims =
+            decode::<ServiceClaims>(token, &self.service_dec, &self.service_validation)?.claims;
         if claims.typ != "service" {
             return Err(TokenError::Claims("not a service token"));
         }
@@ -220,16 +230,23 @@ impl AuthUser {
     /// Checks an access token (also used by the gateway's pre-check and the SSE query token).
     pub fn from_token(tokens: &Tokens, token: &str) -> Result<Self, ApiError> {
         match tokens.verify_access(token) {
-            Ok(c) => Ok(AuthUser { id: c.user_id, email: c.email, role: c.role }),
+            Ok(c) => Ok(AuthUser {
+                id: c.user_id,
+                email: c.email,
+                role: c.role,
+            }),
             Err(e) => {
                 tracing::debug!(error = %e, "access token refused");
-                Err(ApiError::bad_token("the access token is invalid or expired"))
+                Err(ApiError::bad_token(
+                    "the access token is invalid or expired",
+                ))
             }
         }
     }
 
     fn extract(req: &HttpRequest) -> Result<Self, ApiError> {
-        let token = bearer(req).ok_or_else(|| ApiError::bad_token("a bearer access token is required"))?;
+        let token =
+            bearer(req).ok_or_else(|| ApiError::bad_token("a bearer access token is required"))?;
         Self::from_token(tokens(req)?, token)
     }
 }
@@ -256,7 +273,9 @@ impl FromRequest for AdminUser {
             if user.is_admin() {
                 Ok(AdminUser(user))
             } else {
-                Err(ApiError::Forbidden("this route is for administrators".to_owned()))
+                Err(ApiError::Forbidden(
+                    "this route is for administrators".to_owned(),
+                ))
             }
         }))
     }
@@ -275,12 +294,15 @@ impl FromRequest for ServiceCaller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready((|| {
-            let token = bearer(req).ok_or_else(|| ApiError::bad_token("a service token is required"))?;
+            let token =
+                bearer(req).ok_or_else(|| ApiError::bad_token("a service token is required"))?;
             match tokens(req)?.verify_service(token) {
                 Ok(c) => Ok(ServiceCaller { service: c.sub }),
                 Err(e) => {
                     tracing::debug!(error = %e, "service token refused");
-                    Err(ApiError::bad_token("the service token is invalid or expired"))
+                    Err(ApiError::bad_token(
+                        "the service token is invalid or expired",
+                    ))
                 }
             }
         })())
@@ -305,7 +327,9 @@ mod tests {
     fn an_access_token_round_trips_with_every_claim() {
         let t = tokens();
         let id = UserId(Uuid::new_v4());
-        let token = t.issue_access(id, "a@example.com", Role::Admin).unwrap_or_default();
+        let token = t
+            .issue_access(id, "a@example.com", Role::Admin)
+            .unwrap_or_default();
         let claims = t.verify_access(&token).ok();
         let claims = claims.as_ref();
         assert_eq!(claims.map(|c| c.user_id), Some(id));
@@ -319,8 +343,13 @@ mod tests {
         let t = tokens();
         let service = t.issue_service("worker").unwrap_or_default();
         assert!(t.verify_access(&service).is_err());
-        let access = t.issue_access(UserId(Uuid::new_v4()), "a@example.com", Role::User).unwrap_or_default();
+        let access = t
+            .issue_access(UserId(Uuid::new_v4()), "a@example.com", Role::User)
+            .unwrap_or_default();
         assert!(t.verify_service(&access).is_err());
-        assert_eq!(t.verify_service(&service).ok().map(|c| c.sub), Some("worker".to_owned()));
+        assert_eq!(
+            t.verify_service(&service).ok().map(|c| c.sub),
+            Some("worker".to_owned())
+        );
     }
 }

@@ -9,11 +9,23 @@ use tessera_app::server;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 /// Every module name the design knows, compiled in or not.
-pub const KNOWN_MODULES: &[&str] = &["gateway", "auth", "user", "task", "notification", "worker", "ui"];
+pub const KNOWN_MODULES: &[&str] = &[
+    "gateway",
+    "auth",
+    "user",
+    "task",
+    "notification",
+    "worker",
+    "ui",
+];
 
 /// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "shell", version, about = "Tessera: one binary, any subset of the services")]
+#[command(
+    name = "shell",
+    version,
+    about = "Tessera: one binary, any subset of the services"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -89,22 +101,32 @@ pub fn compiled_domains() -> Vec<&'static Domain> {
 /// not-compiled names with a message that says which.
 pub fn select(requested: &[String]) -> anyhow::Result<Vec<&'static Domain>> {
     let compiled = compiled_domains();
-    let requested: Vec<String> =
-        requested.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+    let requested: Vec<String> = requested
+        .iter()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
     if requested.is_empty() {
         return Ok(compiled);
     }
     let mut picked = Vec::new();
     for name in &requested {
         if !KNOWN_MODULES.contains(&name.as_str()) {
-            anyhow::bail!("unknown module `{name}` (known: {})", KNOWN_MODULES.join(", "));
+            anyhow::bail!(
+                "unknown module `{name}` (known: {})",
+                KNOWN_MODULES.join(", ")
+            );
         }
         match compiled.iter().find(|d| d.name == name) {
             Some(d) if !picked.iter().any(|p: &&Domain| p.name == d.name) => picked.push(*d),
             Some(_) => {}
             None => anyhow::bail!(
                 "module `{name}` is not compiled into this binary (build with `--features {name}`; compiled: {})",
-                compiled.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                compiled
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -152,7 +174,8 @@ pub fn openapi(domains: &[&Domain]) -> utoipa::openapi::OpenApi {
 }
 
 fn log_format(env: &Env) -> LogFormat {
-    env.parse_or("LOG_FORMAT", LogFormat::Json).unwrap_or(LogFormat::Json)
+    env.parse_or("LOG_FORMAT", LogFormat::Json)
+        .unwrap_or(LogFormat::Json)
 }
 
 /// Runs one command to completion.
@@ -179,7 +202,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             running.shutdown().await;
             Ok(())
         }
-        Command::Admin { action: AdminAction::Promote { email } } => admin_promote(&env, &email).await,
+        Command::Admin {
+            action: AdminAction::Promote { email },
+        } => admin_promote(&env, &email).await,
         Command::Queue { action } => {
             let redis = env.redis()?;
             let client = tessera_app::redis::connect(&redis).await?;
@@ -240,7 +265,10 @@ mod tests {
 
     #[test]
     fn unknown_modules_are_refused_by_name() {
-        let err = select(&["bogus".to_owned()]).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = select(&["bogus".to_owned()])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("unknown module `bogus`"), "{err}");
     }
 
@@ -252,7 +280,10 @@ mod tests {
 
     #[test]
     fn a_single_domain_gets_its_own_port() {
-        let auth: Vec<&Domain> = compiled_domains().into_iter().filter(|d| d.name == "auth").collect();
+        let auth: Vec<&Domain> = compiled_domains()
+            .into_iter()
+            .filter(|d| d.name == "auth")
+            .collect();
         if !auth.is_empty() {
             assert_eq!(default_port(&auth), 4001);
         }

@@ -25,8 +25,17 @@ pub struct PageMeta {
 impl PageMeta {
     /// The meta of page `page` of size `limit` over `total` items.
     pub fn new(page: u32, limit: u32, total: u64) -> Self {
-        let total_pages = if limit == 0 { 0 } else { total.div_ceil(u64::from(limit)) };
-        Self { page, limit, total, total_pages }
+        let total_pages = if limit == 0 {
+            0
+        } else {
+            total.div_ceil(u64::from(limit))
+        };
+        Self {
+            page,
+            limit,
+            total,
+            total_pages,
+        }
     }
 }
 

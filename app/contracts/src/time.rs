@@ -58,6 +58,9 @@ mod tests {
     #[test]
     fn timestamps_have_milliseconds_and_a_z_suffix() {
         let ts = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).single();
-        assert_eq!(ts.map(|t| format(&t)).as_deref(), Some("2026-11-25T10:00:00.000Z"));
+        assert_eq!(
+            ts.map(|t| format(&t)).as_deref(),
+            Some("2026-11-25T10:00:00.000Z")
+        );
     }
 }

@@ -83,7 +83,11 @@ impl Queue {
                 dead.push(dead_job(&topic, &group, entry_id, &fields));
             }
         }
-        dead.sort_by(|a, b| a.failed_at.cmp(&b.failed_at).then(a.entry_id.cmp(&b.entry_id)));
+        dead.sort_by(|a, b| {
+            a.failed_at
+                .cmp(&b.failed_at)
+                .then(a.entry_id.cmp(&b.entry_id))
+        });
         Ok(dead)
     }
 
@@ -147,7 +151,10 @@ impl Queue {
             // Acknowledged retry entries are deleted, so what is left and not pending is
             // waiting to be read.
             let retry_unread = retry_len.saturating_sub(pending_retry);
-            let lag = self.group_lag(&stream, &group).await?.map(|lag| lag + retry_unread);
+            let lag = self
+                .group_lag(&stream, &group)
+                .await?
+                .map(|lag| lag + retry_unread);
             out.push(QueueStats {
                 delayed: self.client.zcard(self.delayed_key(&topic, &group)).await?,
                 dead: self.client.xlen(self.dead_key(&topic, &group)).await?,
@@ -189,7 +196,12 @@ impl Queue {
     }
 }
 
-fn dead_job(topic: &str, group: &str, entry_id: String, fields: &HashMap<String, String>) -> DeadJob {
+fn dead_job(
+    topic: &str,
+    group: &str,
+    entry_id: String,
+    fields: &HashMap<String, String>,
+) -> DeadJob {
     let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
     let failed_at = fields
         .get("failedAt")
@@ -197,7 +209,9 @@ fn dead_job(topic: &str, group: &str, entry_id: String, fields: &HashMap<String,
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or_default();
     DeadJob {
-        job: fields.get("job").and_then(|raw| serde_json::from_str(raw).ok()),
+        job: fields
+            .get("job")
+            .and_then(|raw| serde_json::from_str(raw).ok()),
         error: field("error"),
         attempts: field("attempts").parse().unwrap_or_default(),
         // The key the entry was read from is authoritative: replay writes back through it.

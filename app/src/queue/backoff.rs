@@ -27,7 +27,11 @@ pub fn backoff_delay(
     // shift in range.
     let exponent = attempt.saturating_sub(1).min(31);
     let ceiling = base.saturating_mul(1u32 << exponent).min(max);
-    let unit = if unit.is_nan() { 0.0 } else { unit.clamp(0.0, 1.0) };
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
     match jitter {
         Jitter::Full => ceiling.mul_f64(unit),
         Jitter::Equal => {
@@ -63,22 +67,46 @@ mod tests {
 
     #[test]
     fn full_jitter_spans_zero_to_the_ceiling() {
-        assert_eq!(backoff_delay(3, BASE, MAX, Jitter::Full, 0.0), Duration::ZERO);
-        assert_eq!(backoff_delay(3, BASE, MAX, Jitter::Full, 0.5), Duration::from_secs(2));
+        assert_eq!(
+            backoff_delay(3, BASE, MAX, Jitter::Full, 0.0),
+            Duration::ZERO
+        );
+        assert_eq!(
+            backoff_delay(3, BASE, MAX, Jitter::Full, 0.5),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
     fn equal_jitter_keeps_at_least_half_the_ceiling() {
-        assert_eq!(backoff_delay(3, BASE, MAX, Jitter::Equal, 0.0), Duration::from_secs(2));
-        assert_eq!(backoff_delay(3, BASE, MAX, Jitter::Equal, 1.0), Duration::from_secs(4));
-        assert_eq!(backoff_delay(3, BASE, MAX, Jitter::Equal, 0.5), Duration::from_secs(3));
+        assert_eq!(
+            backoff_delay(3, BASE, MAX, Jitter::Equal, 0.0),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            backoff_delay(3, BASE, MAX, Jitter::Equal, 1.0),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            backoff_delay(3, BASE, MAX, Jitter::Equal, 0.5),
+            Duration::from_secs(3)
+        );
     }
 
     #[test]
     fn out_of_range_randomness_is_clamped() {
-        assert_eq!(backoff_delay(2, BASE, MAX, Jitter::Full, 7.0), Duration::from_secs(2));
-        assert_eq!(backoff_delay(2, BASE, MAX, Jitter::Full, -1.0), Duration::ZERO);
-        assert_eq!(backoff_delay(2, BASE, MAX, Jitter::Full, f64::NAN), Duration::ZERO);
+        assert_eq!(
+            backoff_delay(2, BASE, MAX, Jitter::Full, 7.0),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            backoff_delay(2, BASE, MAX, Jitter::Full, -1.0),
+            Duration::ZERO
+        );
+        assert_eq!(
+            backoff_delay(2, BASE, MAX, Jitter::Full, f64::NAN),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use fred::prelude::{Client, ClientLike, LuaInterface, Options, SetsInterface, StreamsInterface, Value};
+use fred::prelude::{
+    Client, ClientLike, LuaInterface, Options, SetsInterface, StreamsInterface, Value,
+};
 use futures_util::FutureExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -136,15 +138,31 @@ impl GroupWorker {
             retry_keys.push(retry.clone());
             routes.insert(
                 stream,
-                Route { topic: sub.topic.clone(), handler: sub.handler.clone(), retry: false },
+                Route {
+                    topic: sub.topic.clone(),
+                    handler: sub.handler.clone(),
+                    retry: false,
+                },
             );
-            routes.insert(retry, Route { topic: sub.topic.clone(), handler: sub.handler, retry: true });
+            routes.insert(
+                retry,
+                Route {
+                    topic: sub.topic.clone(),
+                    handler: sub.handler,
+                    retry: true,
+                },
+            );
             topics.push(sub.topic);
         }
         topic_keys.extend(retry_keys);
         let permits = Arc::new(Semaphore::new(queue.settings().concurrency.max(1)));
         Self {
-            ctx: Arc::new(GroupCtx { queue, group, consumer, routes }),
+            ctx: Arc::new(GroupCtx {
+                queue,
+                group,
+                consumer,
+                routes,
+            }),
             topics,
             keys: topic_keys,
             cursors: HashMap::new(),
@@ -218,7 +236,10 @@ impl GroupWorker {
                 queue.ensure_group(key, group).await?;
             }
             let members: Vec<String> = self.topics.iter().map(|t| format!("{t}:{group}")).collect();
-            let _: i64 = queue.client().sadd(queue.subscriptions_key(), members).await?;
+            let _: i64 = queue
+                .client()
+                .sadd(queue.subscriptions_key(), members)
+                .await?;
             self.groups_ready = true;
         }
         for topic in &self.topics {
@@ -226,7 +247,10 @@ impl GroupWorker {
                 .client()
                 .eval(
                     scripts::PROMOTE,
-                    vec![queue.delayed_key(topic, group), queue.retry_key(topic, group)],
+                    vec![
+                        queue.delayed_key(topic, group),
+                        queue.retry_key(topic, group),
+                    ],
                     vec![PROMOTE_BATCH.to_string()],
                 )
                 .await
@@ -254,7 +278,10 @@ impl GroupWorker {
         }
 
         let settings = queue.settings();
-        let options = Options { timeout: Some(settings.block + READ_TIMEOUT_SLACK), ..Default::default() };
+        let options = Options {
+            timeout: Some(settings.block + READ_TIMEOUT_SLACK),
+            ..Default::default()
+        };
         let ids = vec![">"; self.keys.len()];
         let reader = reader.with_options(&options);
         let read = reader.xreadgroup_map::<String, String, String, String, _, _, _, _>(
@@ -295,7 +322,11 @@ impl GroupWorker {
             if permits.is_empty() {
                 break;
             }
-            let cursor = self.cursors.get(&key).cloned().unwrap_or_else(|| "0-0".to_owned());
+            let cursor = self
+                .cursors
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| "0-0".to_owned());
             let (next, entries): (String, StreamEntries) = queue
                 .client()
                 .xautoclaim_values(
@@ -344,10 +375,8 @@ impl GroupWorker {
     async fn drain(&mut self) {
         let limit = self.ctx.queue.settings().handler_timeout + SHUTDOWN_GRACE;
         let tasks = &mut self.tasks;
-        let drained = tokio::time::timeout(limit, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!(
                 queue.group = %self.ctx.group,
@@ -366,7 +395,13 @@ enum Outcome {
 }
 
 impl GroupCtx {
-    async fn process(&self, key: &str, entry_id: String, fields: HashMap<String, String>, reclaimed: bool) {
+    async fn process(
+        &self,
+        key: &str,
+        entry_id: String,
+        fields: HashMap<String, String>,
+        reclaimed: bool,
+    ) {
         let Some(route) = self.routes.get(key) else {
             tracing::error!(stream = key, "read a job from a stream with no route");
             return;
@@ -381,7 +416,10 @@ impl GroupCtx {
                     queue.topic = %route.topic, queue.group = %self.group, stream.entry_id = %entry_id,
                     error = %error, "dead-lettering a stream entry that holds no valid job"
                 );
-                if let Err(err) = self.dead_letter(key, route, &entry_id, raw, &error, 0).await {
+                if let Err(err) = self
+                    .dead_letter(key, route, &entry_id, raw, &error, 0)
+                    .await
+                {
                     tracing::error!(error = %format!("{err:#}"), "could not dead-letter a malformed entry");
                 }
                 return;
@@ -392,8 +430,12 @@ impl GroupCtx {
             // Each delivery that ended without an outcome (the worker died) counts as an
             // attempt, so a job that kills its workers is dead-lettered instead of looping.
             match self.deliveries(key, &entry_id).await {
-                Ok(deliveries) => job.attempt = job.attempt.saturating_add(deliveries.saturating_sub(1)),
-                Err(err) => tracing::debug!(error = %format!("{err:#}"), "could not read delivery count"),
+                Ok(deliveries) => {
+                    job.attempt = job.attempt.saturating_add(deliveries.saturating_sub(1))
+                }
+                Err(err) => {
+                    tracing::debug!(error = %format!("{err:#}"), "could not read delivery count")
+                }
             }
         }
         let span = tracing::info_span!(
@@ -408,7 +450,9 @@ impl GroupCtx {
         if let Some(request_id) = &job.request_id {
             span.record("request_id", request_id.as_str());
         }
-        self.run_job(key, route, &entry_id, job).instrument(span).await;
+        self.run_job(key, route, &entry_id, job)
+            .instrument(span)
+            .await;
     }
 
     async fn run_job(&self, key: &str, route: &Route, entry_id: &str, job: Job) {
@@ -420,8 +464,15 @@ impl GroupCtx {
                 "no outcome after {} deliveries: the workers handling it stopped",
                 job.attempt - 1
             );
-            self.settle_failure(key, route, entry_id, &job, JobError::Permanent(anyhow!(error)), job.attempt - 1)
-                .await
+            self.settle_failure(
+                key,
+                route,
+                entry_id,
+                &job,
+                JobError::Permanent(anyhow!(error)),
+                job.attempt - 1,
+            )
+            .await
         } else {
             let handler = route.handler.clone();
             let input = job.clone();
@@ -429,15 +480,24 @@ impl GroupCtx {
             let attempt = AssertUnwindSafe(async move { handler(input).await }).catch_unwind();
             let result = match tokio::time::timeout(settings.handler_timeout, attempt).await {
                 Ok(Ok(result)) => result,
-                Ok(Err(panic)) => Err(JobError::Retry(anyhow!("handler panicked: {}", panic_message(&*panic)))),
+                Ok(Err(panic)) => Err(JobError::Retry(anyhow!(
+                    "handler panicked: {}",
+                    panic_message(&*panic)
+                ))),
                 Err(_) => Err(JobError::Retry(anyhow!(
                     "handler timed out after {} ms",
                     settings.handler_timeout.as_millis()
                 ))),
             };
             match result {
-                Ok(()) => self.ack(key, route, entry_id).await.map(|settled| settled.then_some(Outcome::Done)),
-                Err(err) => self.settle_failure(key, route, entry_id, &job, err, job.attempt).await,
+                Ok(()) => self
+                    .ack(key, route, entry_id)
+                    .await
+                    .map(|settled| settled.then_some(Outcome::Done)),
+                Err(err) => {
+                    self.settle_failure(key, route, entry_id, &job, err, job.attempt)
+                        .await
+                }
             }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
@@ -493,13 +553,19 @@ impl GroupCtx {
                     settings.jitter,
                     rand::random(),
                 );
-                let next = Job { attempt: job.attempt + 1, ..job.clone() };
+                let next = Job {
+                    attempt: job.attempt + 1,
+                    ..job.clone()
+                };
                 let settled: i64 = self
                     .queue
                     .client()
                     .eval(
                         scripts::RETRY,
-                        vec![key.to_owned(), self.queue.delayed_key(&route.topic, &self.group)],
+                        vec![
+                            key.to_owned(),
+                            self.queue.delayed_key(&route.topic, &self.group),
+                        ],
                         vec![
                             self.group.clone(),
                             entry_id.to_owned(),
@@ -510,13 +576,24 @@ impl GroupCtx {
                     )
                     .await
                     .context("scheduling a retry")?;
-                Ok((settled == 1).then(|| Outcome::Retrying { delay, error: format!("{err:#}") }))
+                Ok((settled == 1).then(|| Outcome::Retrying {
+                    delay,
+                    error: format!("{err:#}"),
+                }))
             }
             err => {
                 let permanent = matches!(err, JobError::Permanent(_));
                 let error = err.to_string();
-                let settled =
-                    self.dead_letter(key, route, entry_id, &serde_json::to_string(job)?, &error, attempts).await?;
+                let settled = self
+                    .dead_letter(
+                        key,
+                        route,
+                        entry_id,
+                        &serde_json::to_string(job)?,
+                        &error,
+                        attempts,
+                    )
+                    .await?;
                 Ok(settled.then_some(Outcome::Dead { error, permanent }))
             }
         }
@@ -550,7 +627,10 @@ impl GroupCtx {
             .client()
             .eval(
                 scripts::DEAD,
-                vec![key.to_owned(), self.queue.dead_key(&route.topic, &self.group)],
+                vec![
+                    key.to_owned(),
+                    self.queue.dead_key(&route.topic, &self.group),
+                ],
                 vec![
                     self.group.clone(),
                     entry_id.to_owned(),

@@ -121,7 +121,11 @@ impl Subscription {
         Fut: Future<Output = Result<(), JobError>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |job| Box::pin(handler(job)) as HandlerFuture);
-        Self { topic: topic.into(), group: group.into(), handler }
+        Self {
+            topic: topic.into(),
+            group: group.into(),
+            handler,
+        }
     }
 }
 
@@ -144,8 +148,14 @@ pub struct InvalidName(pub String);
 pub(crate) fn validate_name(name: &str) -> Result<(), InvalidName> {
     let ok = !name.is_empty()
         && name.len() <= 100
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok { Ok(()) } else { Err(InvalidName(name.to_owned())) }
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidName(name.to_owned()))
+    }
 }
 
 #[cfg(test)]
@@ -166,7 +176,10 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_payload() {
-        let job = Job::new("email.send", serde_json::json!({"to": "someone@example.com"}));
+        let job = Job::new(
+            "email.send",
+            serde_json::json!({"to": "someone@example.com"}),
+        );
         assert!(!format!("{job:?}").contains("someone@example.com"));
     }
 

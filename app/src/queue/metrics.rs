@@ -40,11 +40,17 @@ impl QueueMetrics {
         };
         Ok(Self {
             processed: counter("tessera_queue_jobs_processed_total", "Jobs completed.")?,
-            retried: counter("tessera_queue_jobs_retried_total", "Failed attempts retried.")?,
+            retried: counter(
+                "tessera_queue_jobs_retried_total",
+                "Failed attempts retried.",
+            )?,
             dead_lettered: counter("tessera_queue_jobs_dead_total", "Jobs dead-lettered.")?,
             pending: gauge("tessera_queue_pending", "Delivered, unacknowledged jobs.")?,
             lag: gauge("tessera_queue_lag", "Jobs not yet delivered to the group.")?,
-            delayed: gauge("tessera_queue_delayed", "Retries waiting for their due time.")?,
+            delayed: gauge(
+                "tessera_queue_delayed",
+                "Retries waiting for their due time.",
+            )?,
             dead: gauge("tessera_queue_dead", "Jobs in the dead-letter stream.")?,
         })
     }
@@ -54,8 +60,12 @@ impl QueueMetrics {
         let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         for s in stats {
             let labels = [s.topic.as_str(), s.group.as_str()];
-            self.pending.with_label_values(&labels).set(gauge(s.pending));
-            self.delayed.with_label_values(&labels).set(gauge(s.delayed));
+            self.pending
+                .with_label_values(&labels)
+                .set(gauge(s.pending));
+            self.delayed
+                .with_label_values(&labels)
+                .set(gauge(s.delayed));
             self.dead.with_label_values(&labels).set(gauge(s.dead));
             if let Some(lag) = s.lag {
                 self.lag.with_label_values(&labels).set(gauge(lag));

@@ -110,7 +110,12 @@ impl Queue {
         settings: QueueSettings,
         metrics: Option<QueueMetrics>,
     ) -> Self {
-        Self { client, redis, settings: std::sync::Arc::new(settings), metrics }
+        Self {
+            client,
+            redis,
+            settings: std::sync::Arc::new(settings),
+            metrics,
+        }
     }
 
     /// Connects a new client for `redis` (see [`crate::redis::connect`]) and wraps it.

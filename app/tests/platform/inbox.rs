@@ -23,8 +23,14 @@ async fn a_job_is_claimed_once_per_consumer() -> anyhow::Result<()> {
     let job = Uuid::now_v7();
 
     assert!(claim(&mut conn, "notification.address_book", job).await?);
-    assert!(!claim(&mut conn, "notification.address_book", job).await?, "a redelivery claims nothing");
-    assert!(claim(&mut conn, "user.profiles", job).await?, "another consumer has its own claim");
+    assert!(
+        !claim(&mut conn, "notification.address_book", job).await?,
+        "a redelivery claims nothing"
+    );
+    assert!(
+        claim(&mut conn, "user.profiles", job).await?,
+        "another consumer has its own claim"
+    );
     Ok(())
 }
 

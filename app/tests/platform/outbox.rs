@@ -27,7 +27,12 @@ struct Row {
 async fn rows(db: &TestDb) -> anyhow::Result<Vec<Row>> {
     let mut conn = db.conn().await?;
     Ok(outbox::table
-        .select((outbox::id, outbox::attempts, outbox::sent_at, outbox::last_error))
+        .select((
+            outbox::id,
+            outbox::attempts,
+            outbox::sent_at,
+            outbox::last_error,
+        ))
         .order(outbox::created_at)
         .load(&mut conn)
         .await?)
@@ -42,8 +47,16 @@ async fn commit_two_events(db: &TestDb) -> anyhow::Result<(Uuid, Uuid)> {
     let mut conn = db.conn().await?;
     let ids = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            diesel::sql_query("CREATE TABLE users (id int)").execute(conn).await?;
-            let a = enqueue(conn, "user.registered", &json!({"userId": "u-1"}), Some("req-1")).await?;
+            diesel::sql_query("CREATE TABLE users (id int)")
+                .execute(conn)
+                .await?;
+            let a = enqueue(
+                conn,
+                "user.registered",
+                &json!({"userId": "u-1"}),
+                Some("req-1"),
+            )
+            .await?;
             let b = enqueue(conn, "task.created", &json!({"taskId": 9}), None).await?;
             Ok((a, b))
         })
@@ -65,15 +78,27 @@ async fn committed_events_reach_their_streams_and_are_marked_sent() -> anyhow::R
     assert_eq!(users[0].id, registered, "the outbox id is the job id");
     assert_eq!(users[0].name, "user.registered");
     assert_eq!(users[0].data, json!({"userId": "u-1"}));
-    assert_eq!((users[0].attempt, users[0].request_id.as_deref()), (1, Some("req-1")));
+    assert_eq!(
+        (users[0].attempt, users[0].request_id.as_deref()),
+        (1, Some("req-1"))
+    );
     let tasks = redis.jobs_in(&queue.stream_key("task.created")).await?;
-    assert_eq!(tasks.iter().map(|j| j.id).collect::<Vec<_>>(), vec![created]);
+    assert_eq!(
+        tasks.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![created]
+    );
     for row in rows(&db).await? {
         assert!(row.sent_at.is_some(), "{row:?} not marked sent");
         assert_eq!((row.attempts, row.last_error), (1, None));
     }
     assert_eq!(relay.relay_once().await?, 0, "sent rows are not sent again");
-    assert_eq!(redis.jobs_in(&queue.stream_key("user.registered")).await?.len(), 1);
+    assert_eq!(
+        redis
+            .jobs_in(&queue.stream_key("user.registered"))
+            .await?
+            .len(),
+        1
+    );
     Ok(())
 }
 
@@ -90,19 +115,33 @@ async fn a_rolled_back_transaction_publishes_nothing() -> anyhow::Result<()> {
         .await;
     assert!(outcome.is_err());
 
-    assert_eq!(relay(&db, queue.clone(), RelaySettings::default()).relay_once().await?, 0);
+    assert_eq!(
+        relay(&db, queue.clone(), RelaySettings::default())
+            .relay_once()
+            .await?,
+        0
+    );
     assert!(rows(&db).await?.is_empty());
-    assert!(redis.jobs_in(&queue.stream_key("user.registered")).await?.is_empty());
+    assert!(
+        redis
+            .jobs_in(&queue.stream_key("user.registered"))
+            .await?
+            .is_empty()
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_wait_in_the_outbox_while_redis_is_down_and_go_out_once_when_it_is_back() -> anyhow::Result<()> {
+async fn events_wait_in_the_outbox_while_redis_is_down_and_go_out_once_when_it_is_back()
+-> anyhow::Result<()> {
     let (db, redis) = (TestDb::new().await?, TestRedis::new().await?);
     let (registered, created) = commit_two_events(&db).await?;
 
     // Nothing listens on port 1: every publish fails fast.
-    let down_settings = RedisSettings { url: "redis://127.0.0.1:1".to_owned(), prefix: redis.settings.prefix.clone() };
+    let down_settings = RedisSettings {
+        url: "redis://127.0.0.1:1".to_owned(),
+        prefix: redis.settings.prefix.clone(),
+    };
     let down_client = Builder::from_config(Config::from_url(&down_settings.url)?)
         .with_connection_config(|c| c.connection_timeout = Duration::from_millis(200))
         .with_performance_config(|p| p.default_command_timeout = Duration::from_millis(500))
@@ -110,7 +149,9 @@ async fn events_wait_in_the_outbox_while_redis_is_down_and_go_out_once_when_it_i
     let _connection = fred::prelude::ClientLike::connect(&down_client);
     let down_queue = Queue::new(down_client, down_settings, fast_settings(), None);
 
-    let failed = relay(&db, down_queue, RelaySettings::default()).relay_once().await;
+    let failed = relay(&db, down_queue, RelaySettings::default())
+        .relay_once()
+        .await;
     assert!(failed.is_err(), "publishing to a closed port succeeded");
     for row in rows(&db).await? {
         assert!(row.sent_at.is_none());
@@ -119,11 +160,22 @@ async fn events_wait_in_the_outbox_while_redis_is_down_and_go_out_once_when_it_i
     }
 
     let queue = redis.queue(fast_settings());
-    assert_eq!(relay(&db, queue.clone(), RelaySettings::default()).relay_once().await?, 2);
+    assert_eq!(
+        relay(&db, queue.clone(), RelaySettings::default())
+            .relay_once()
+            .await?,
+        2
+    );
     let users = redis.jobs_in(&queue.stream_key("user.registered")).await?;
     let tasks = redis.jobs_in(&queue.stream_key("task.created")).await?;
-    assert_eq!(users.iter().map(|j| j.id).collect::<Vec<_>>(), vec![registered]);
-    assert_eq!(tasks.iter().map(|j| j.id).collect::<Vec<_>>(), vec![created]);
+    assert_eq!(
+        users.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![registered]
+    );
+    assert_eq!(
+        tasks.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![created]
+    );
     for row in rows(&db).await? {
         assert!(row.sent_at.is_some());
         assert_eq!((row.attempts, row.last_error), (2, None));
@@ -135,7 +187,10 @@ async fn events_wait_in_the_outbox_while_redis_is_down_and_go_out_once_when_it_i
 async fn the_relay_wakes_on_notify_without_waiting_for_the_poll_interval() -> anyhow::Result<()> {
     let (db, redis) = (TestDb::new().await?, TestRedis::new().await?);
     let queue = redis.queue(fast_settings());
-    let settings = RelaySettings { poll_interval: Duration::from_secs(60), ..RelaySettings::default() };
+    let settings = RelaySettings {
+        poll_interval: Duration::from_secs(60),
+        ..RelaySettings::default()
+    };
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(relay(&db, queue.clone(), settings).run(shutdown.clone()));
 
@@ -160,16 +215,32 @@ async fn the_relay_wakes_on_notify_without_waiting_for_the_poll_interval() -> an
     for round in 0..2 {
         let mut conn = db.conn().await?;
         let id = enqueue(&mut conn, "task.created", &json!({"round": round}), None).await?;
-        eventually("the event to be relayed", Duration::from_secs(5), || async {
-            Ok(redis.jobs_in(&queue.stream_key("task.created")).await?.iter().any(|j| j.id == id))
-        })
+        eventually(
+            "the event to be relayed",
+            Duration::from_secs(5),
+            || async {
+                Ok(redis
+                    .jobs_in(&queue.stream_key("task.created"))
+                    .await?
+                    .iter()
+                    .any(|j| j.id == id))
+            },
+        )
         .await
         .with_context(|| format!("round {round}"))?;
     }
 
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running).await.context("relay did not stop")??;
-    assert_eq!(redis.jobs_in(&queue.stream_key("task.created")).await?.len(), 2);
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .context("relay did not stop")??;
+    assert_eq!(
+        redis
+            .jobs_in(&queue.stream_key("task.created"))
+            .await?
+            .len(),
+        2
+    );
     Ok(())
 }
 
@@ -206,7 +277,11 @@ async fn cleanup_deletes_only_sent_rows_past_retention() -> anyhow::Result<()> {
 async fn enqueue_refuses_a_topic_the_queue_could_never_publish() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let mut conn = db.conn().await?;
-    assert!(enqueue(&mut conn, "no spaces:allowed", &json!({}), None).await.is_err());
+    assert!(
+        enqueue(&mut conn, "no spaces:allowed", &json!({}), None)
+            .await
+            .is_err()
+    );
     assert!(rows(&db).await?.is_empty());
     Ok(())
 }

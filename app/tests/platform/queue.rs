@@ -1,14 +1,16 @@
 //! The Redis Streams job queue.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, ensure};
 use fred::prelude::StreamsInterface;
+use fred::types::streams::XReadResponse;
 use serde_json::json;
-use tessera_app::queue::{HandlerFuture, Job, JobError, Queue, QueueStats, ReplaySelector, Subscription};
+use tessera_app::queue::{
+    HandlerFuture, Job, JobError, Queue, QueueMetrics, QueueStats, ReplaySelector, Subscription,
+};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -58,7 +60,10 @@ async fn wait_settled(queue: &Queue, topic: &str, group: &str) -> anyhow::Result
 }
 
 /// A handler that records every call and fails while `fails_left` is positive.
-fn flaky(calls: &Calls, fails_left: usize) -> impl Fn(Job) -> HandlerFuture + Send + Sync + 'static {
+fn flaky(
+    calls: &Calls,
+    fails_left: usize,
+) -> impl Fn(Job) -> HandlerFuture + Send + Sync + 'static {
     let calls = calls.clone();
     let fails_left = Arc::new(AtomicUsize::new(fails_left));
     move |job: Job| {
@@ -67,7 +72,11 @@ fn flaky(calls: &Calls, fails_left: usize) -> impl Fn(Job) -> HandlerFuture + Se
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         Box::pin(async move {
-            if fail { Err(JobError::Retry(anyhow!("transient failure"))) } else { Ok(()) }
+            if fail {
+                Err(JobError::Retry(anyhow!("transient failure")))
+            } else {
+                Ok(())
+            }
         })
     }
 }
@@ -80,14 +89,27 @@ async fn a_published_job_is_handled_once_and_acknowledged() -> anyhow::Result<()
     let job = Job::new("user.registered", json!({"userId": "u-1"})).with_request_id("req-1");
 
     let entry_id = queue.publish(&job).await?;
-    let consumer =
-        Running::start(&queue, vec![Subscription::new("user.registered", "user", flaky(&calls, 0))], "w1");
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new(
+            "user.registered",
+            "user",
+            flaky(&calls, 0),
+        )],
+        "w1",
+    );
 
-    eventually("the handler to run", WAIT, || async { Ok(calls.len() == 1) }).await?;
+    eventually("the handler to run", WAIT, || async {
+        Ok(calls.len() == 1)
+    })
+    .await?;
     wait_settled(&queue, "user.registered", "user").await?;
     consumer.stop().await?;
 
-    assert!(entry_id.contains('-'), "stream ids look like ms-seq, got {entry_id}");
+    assert!(
+        entry_id.contains('-'),
+        "stream ids look like ms-seq, got {entry_id}"
+    );
     let seen = calls.all();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].id, job.id);
@@ -102,28 +124,56 @@ async fn a_published_job_is_handled_once_and_acknowledged() -> anyhow::Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_fails_twice_is_retried_and_succeeds_exactly_once() -> anyhow::Result<()> {
     let redis = TestRedis::new().await?;
-    let queue = redis.queue(fast_settings());
+    let registry = prometheus::Registry::new();
+    let metrics = QueueMetrics::new(&registry)?;
+    let queue = Queue::new(
+        redis.client.clone(),
+        redis.settings.clone(),
+        fast_settings(),
+        Some(metrics.clone()),
+    );
     let calls = Calls::default();
     let job = Job::new("task.created", json!({"taskId": 1}));
     queue.publish(&job).await?;
 
-    let consumer =
-        Running::start(&queue, vec![Subscription::new("task.created", "notification", flaky(&calls, 2))], "w1");
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new(
+            "task.created",
+            "notification",
+            flaky(&calls, 2),
+        )],
+        "w1",
+    );
     eventually("three attempts", WAIT, || async { Ok(calls.len() >= 3) }).await?;
     wait_settled(&queue, "task.created", "notification").await?;
     consumer.stop().await?;
 
     assert_eq!(calls.attempts(), vec![1, 2, 3]);
-    assert!(calls.all().iter().all(|j| j.id == job.id), "retries keep the job id");
+    assert!(
+        calls.all().iter().all(|j| j.id == job.id),
+        "retries keep the job id"
+    );
+    let labels = ["task.created", "notification"];
+    assert_eq!(metrics.processed.with_label_values(&labels).get(), 1);
+    assert_eq!(metrics.retried.with_label_values(&labels).get(), 2);
+    assert_eq!(metrics.dead_lettered.with_label_values(&labels).get(), 0);
     let stats = stats_of(&queue, "task.created", "notification").await?;
     assert_eq!(stats.dead, 0);
     // Retries are private to the group: the topic stream still holds only the original.
-    assert_eq!(redis.jobs_in(&queue.stream_key("task.created")).await?.len(), 1);
+    assert_eq!(
+        redis
+            .jobs_in(&queue.stream_key("task.created"))
+            .await?
+            .len(),
+        1
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_failing_every_attempt_is_dead_lettered_and_replay_brings_it_back() -> anyhow::Result<()> {
+async fn a_job_failing_every_attempt_is_dead_lettered_and_replay_brings_it_back()
+-> anyhow::Result<()> {
     let redis = TestRedis::new().await?;
     let queue = redis.queue(fast_settings()); // max_attempts = 3
     let calls = Calls::default();
@@ -133,34 +183,76 @@ async fn a_job_failing_every_attempt_is_dead_lettered_and_replay_brings_it_back(
         move |job: Job| {
             calls.push(&job);
             let fail = failing.load(Ordering::SeqCst);
-            async move { if fail { Err(JobError::Retry(anyhow!("smtp refused"))) } else { Ok(()) } }
+            async move {
+                if fail {
+                    Err(JobError::Retry(anyhow!("smtp refused")))
+                } else {
+                    Ok(())
+                }
+            }
         }
     };
     let job = Job::new("email.send", json!({"template": "reset"}));
     queue.publish(&job).await?;
-    let consumer = Running::start(&queue, vec![Subscription::new("email.send", "notification", handler)], "w1");
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new("email.send", "notification", handler)],
+        "w1",
+    );
 
-    eventually("a dead letter", WAIT, || async { Ok(!queue.list_dead().await?.is_empty()) }).await?;
+    eventually("a dead letter", WAIT, || async {
+        Ok(!queue.list_dead().await?.is_empty())
+    })
+    .await?;
     let dead = queue.list_dead().await?;
     assert_eq!(dead.len(), 1);
     let entry = &dead[0];
-    assert_eq!((entry.topic.as_str(), entry.group.as_str()), ("email.send", "notification"));
+    assert_eq!(
+        (entry.topic.as_str(), entry.group.as_str()),
+        ("email.send", "notification")
+    );
     assert_eq!(entry.job.as_ref().map(|j| j.id), Some(job.id));
     assert_eq!(entry.attempts, 3);
-    assert!(entry.error.contains("smtp refused"), "error was {:?}", entry.error);
+    assert!(
+        entry.error.contains("smtp refused"),
+        "error was {:?}",
+        entry.error
+    );
     assert_eq!(calls.attempts(), vec![1, 2, 3]);
-    assert_eq!(stats_of(&queue, "email.send", "notification").await?.dead, 1);
+    assert_eq!(
+        stats_of(&queue, "email.send", "notification").await?.dead,
+        1
+    );
 
     failing.store(false, Ordering::SeqCst);
-    assert_eq!(queue.replay(ReplaySelector::One(job.id.to_string())).await?, 1);
-    eventually("the replayed job to run", WAIT, || async { Ok(calls.len() == 4) }).await?;
+    assert_eq!(
+        queue
+            .replay(ReplaySelector::One(job.id.to_string()))
+            .await?,
+        1
+    );
+    eventually("the replayed job to run", WAIT, || async {
+        Ok(calls.len() == 4)
+    })
+    .await?;
     wait_settled(&queue, "email.send", "notification").await?;
     consumer.stop().await?;
 
-    assert_eq!(calls.attempts(), vec![1, 2, 3, 1], "replay restarts at attempt 1");
+    assert_eq!(
+        calls.attempts(),
+        vec![1, 2, 3, 1],
+        "replay restarts at attempt 1"
+    );
     assert!(queue.list_dead().await?.is_empty());
-    assert_eq!(stats_of(&queue, "email.send", "notification").await?.dead, 0);
-    assert_eq!(queue.replay(ReplaySelector::All).await?, 0, "nothing left to replay");
+    assert_eq!(
+        stats_of(&queue, "email.send", "notification").await?.dead,
+        0
+    );
+    assert_eq!(
+        queue.replay(ReplaySelector::All).await?,
+        0,
+        "nothing left to replay"
+    );
     Ok(())
 }
 
@@ -178,9 +270,16 @@ async fn a_permanent_error_dead_letters_the_job_at_once() -> anyhow::Result<()> 
     };
     let job = Job::new("email.send", json!({}));
     queue.publish(&job).await?;
-    let consumer = Running::start(&queue, vec![Subscription::new("email.send", "notification", handler)], "w1");
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new("email.send", "notification", handler)],
+        "w1",
+    );
 
-    eventually("a dead letter", WAIT, || async { Ok(!queue.list_dead().await?.is_empty()) }).await?;
+    eventually("a dead letter", WAIT, || async {
+        Ok(!queue.list_dead().await?.is_empty())
+    })
+    .await?;
     wait_settled(&queue, "email.send", "notification").await?;
     consumer.stop().await?;
 
@@ -191,11 +290,21 @@ async fn a_permanent_error_dead_letters_the_job_at_once() -> anyhow::Result<()> 
     assert_eq!(calls.attempts(), vec![1]);
 
     // Replay by dead-letter entry id puts it in the group's retry stream, not the topic stream.
-    assert_eq!(queue.replay(ReplaySelector::One(dead[0].entry_id.clone())).await?, 1);
-    let replayed = redis.jobs_in(&queue.retry_key("email.send", "notification")).await?;
+    assert_eq!(
+        queue
+            .replay(ReplaySelector::One(dead[0].entry_id.clone()))
+            .await?,
+        1
+    );
+    let replayed = redis
+        .jobs_in(&queue.retry_key("email.send", "notification"))
+        .await?;
     assert_eq!(replayed.len(), 1);
     assert_eq!((replayed[0].id, replayed[0].attempt), (job.id, 1));
-    assert_eq!(redis.jobs_in(&queue.stream_key("email.send")).await?.len(), 1);
+    assert_eq!(
+        redis.jobs_in(&queue.stream_key("email.send")).await?.len(),
+        1
+    );
     assert!(queue.list_dead().await?.is_empty());
     Ok(())
 }
@@ -216,19 +325,33 @@ async fn every_group_gets_each_job_once_and_a_retry_stays_in_its_group() -> anyh
         ],
         "w1",
     );
-    eventually("the retry to succeed", WAIT, || async { Ok(flaky_calls.len() == 2) }).await?;
+    eventually("the retry to succeed", WAIT, || async {
+        Ok(flaky_calls.len() == 2)
+    })
+    .await?;
     wait_settled(&queue, "user.registered", "user").await?;
     wait_settled(&queue, "user.registered", "notification").await?;
     consumer.stop().await?;
 
     assert_eq!(flaky_calls.attempts(), vec![1, 2]);
-    assert_eq!(steady_calls.attempts(), vec![1], "the other group never sees the retry");
-    assert!(steady_calls.all().iter().chain(flaky_calls.all().iter()).all(|j| j.id == job.id));
+    assert_eq!(
+        steady_calls.attempts(),
+        vec![1],
+        "the other group never sees the retry"
+    );
+    assert!(
+        steady_calls
+            .all()
+            .iter()
+            .chain(flaky_calls.all().iter())
+            .all(|j| j.id == job.id)
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_taken_by_a_consumer_that_died_is_reclaimed_after_the_visibility_timeout() -> anyhow::Result<()> {
+async fn a_job_taken_by_a_consumer_that_died_is_reclaimed_after_the_visibility_timeout()
+-> anyhow::Result<()> {
     let redis = TestRedis::new().await?;
     let settings = fast_settings();
     let visibility = settings.visibility_timeout;
@@ -239,22 +362,41 @@ async fn a_job_taken_by_a_consumer_that_died_is_reclaimed_after_the_visibility_t
     queue.publish(&job).await?;
 
     // A "ghost" consumer reads the job and dies before acknowledging it.
-    let _: () = redis.client.xgroup_create(&stream, "task", "0", true).await?;
-    let taken: HashMap<String, Vec<(String, HashMap<String, String>)>> = redis
+    let _: () = redis
+        .client
+        .xgroup_create(&stream, "task", "0", true)
+        .await?;
+    let taken: XReadResponse<String, String, String, String> = redis
         .client
         .xreadgroup_map("task", "ghost", Some(1), None, false, stream.as_str(), ">")
         .await?;
-    ensure!(taken.values().map(Vec::len).sum::<usize>() == 1, "the ghost did not get the job");
+    ensure!(
+        taken.values().map(Vec::len).sum::<usize>() == 1,
+        "the ghost did not get the job"
+    );
     let taken_at = Instant::now();
 
-    let consumer =
-        Running::start(&queue, vec![Subscription::new("task.completed", "task", flaky(&calls, 0))], "w2");
-    eventually("the job to be reclaimed", WAIT, || async { Ok(calls.len() == 1) }).await?;
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new(
+            "task.completed",
+            "task",
+            flaky(&calls, 0),
+        )],
+        "w2",
+    );
+    eventually("the job to be reclaimed", WAIT, || async {
+        Ok(calls.len() == 1)
+    })
+    .await?;
     let reclaimed_after = taken_at.elapsed();
     wait_settled(&queue, "task.completed", "task").await?;
     consumer.stop().await?;
 
-    assert!(reclaimed_after >= visibility, "reclaimed after only {reclaimed_after:?}");
+    assert!(
+        reclaimed_after >= visibility,
+        "reclaimed after only {reclaimed_after:?}"
+    );
     let seen = calls.all();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].id, job.id);
@@ -282,12 +424,25 @@ async fn a_consumer_killed_mid_job_leaves_the_job_to_another_consumer() -> anyho
         "doomed".to_owned(),
         CancellationToken::new(),
     );
-    eventually("the first consumer to start the job", WAIT, || async { Ok(hung.len() == 1) }).await?;
+    eventually("the first consumer to start the job", WAIT, || async {
+        Ok(hung.len() == 1)
+    })
+    .await?;
     first.abort(); // the process dies: no ack, no retry scheduling
 
-    let second =
-        Running::start(&queue, vec![Subscription::new("user.deleted", "auth", flaky(&finished, 0))], "survivor");
-    eventually("the survivor to finish the job", WAIT, || async { Ok(finished.len() == 1) }).await?;
+    let second = Running::start(
+        &queue,
+        vec![Subscription::new(
+            "user.deleted",
+            "auth",
+            flaky(&finished, 0),
+        )],
+        "survivor",
+    );
+    eventually("the survivor to finish the job", WAIT, || async {
+        Ok(finished.len() == 1)
+    })
+    .await?;
     wait_settled(&queue, "user.deleted", "auth").await?;
     second.stop().await?;
 
@@ -315,8 +470,15 @@ async fn a_handler_that_overruns_its_timeout_is_retried() -> anyhow::Result<()> 
         }
     };
     queue.publish(&Job::new("task.created", json!({}))).await?;
-    let consumer = Running::start(&queue, vec![Subscription::new("task.created", "task", handler)], "w1");
-    eventually("the second attempt", WAIT, || async { Ok(calls.len() == 2) }).await?;
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new("task.created", "task", handler)],
+        "w1",
+    );
+    eventually("the second attempt", WAIT, || async {
+        Ok(calls.len() == 2)
+    })
+    .await?;
     wait_settled(&queue, "task.created", "task").await?;
     consumer.stop().await?;
 
@@ -342,13 +504,26 @@ async fn shutdown_lets_the_running_job_finish_and_acknowledges_it() -> anyhow::R
             }
         }
     };
-    queue.publish(&Job::new("task.completed", json!({}))).await?;
-    let consumer = Running::start(&queue, vec![Subscription::new("task.completed", "notification", handler)], "w1");
-    eventually("the job to start", WAIT, || async { Ok(started.len() == 1) }).await?;
+    queue
+        .publish(&Job::new("task.completed", json!({})))
+        .await?;
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new("task.completed", "notification", handler)],
+        "w1",
+    );
+    eventually("the job to start", WAIT, || async {
+        Ok(started.len() == 1)
+    })
+    .await?;
 
     consumer.stop().await?;
 
-    assert_eq!(done.len(), 1, "stop returned before the running job finished");
+    assert_eq!(
+        done.len(),
+        1,
+        "stop returned before the running job finished"
+    );
     let stats = stats_of(&queue, "task.completed", "notification").await?;
     assert_eq!((stats.pending, stats.delayed, stats.dead), (0, 0, 0));
     Ok(())
@@ -361,7 +536,11 @@ async fn invalid_subscriptions_are_refused() -> anyhow::Result<()> {
     let calls = Calls::default();
     let bad = queue
         .consume(
-            vec![Subscription::new("user:registered", "user", flaky(&calls, 0))],
+            vec![Subscription::new(
+                "user:registered",
+                "user",
+                flaky(&calls, 0),
+            )],
             "w1".to_owned(),
             CancellationToken::new(),
         )
@@ -378,6 +557,11 @@ async fn invalid_subscriptions_are_refused() -> anyhow::Result<()> {
         )
         .await;
     assert!(twice.is_err());
-    assert!(queue.publish(&Job::new("bad topic", json!({}))).await.is_err());
+    assert!(
+        queue
+            .publish(&Job::new("bad topic", json!({})))
+            .await
+            .is_err()
+    );
     Ok(())
 }

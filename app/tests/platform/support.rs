@@ -46,7 +46,10 @@ impl TestRedis {
         let client = Builder::from_config(Config::from_url(REDIS_URL)?)
             .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(5))
             .build()?;
-        client.init().await.context("connecting to the test Redis")?;
+        client
+            .init()
+            .await
+            .context("connecting to the test Redis")?;
         Ok(Self { settings, client })
     }
 
@@ -100,9 +103,15 @@ impl TestDb {
     pub(crate) async fn new() -> anyhow::Result<Self> {
         let name = format!("tessera_test_{}", Uuid::new_v4().simple());
         let mut admin = AsyncPgConnection::establish(&format!("{PG_BASE}/postgres")).await?;
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
         let url = format!("{PG_BASE}/{name}");
-        let db = Self { pool: build_pool(&url, &PoolSettings::default()), name, url };
+        let db = Self {
+            pool: build_pool(&url, &PoolSettings::default()),
+            name,
+            url,
+        };
         run_migrations(&db.url, &[platform_migrations]).await?;
         Ok(db)
     }
@@ -132,7 +141,10 @@ where
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let done = std::thread::spawn(move || -> anyhow::Result<()> {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(work)
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(work)
     })
     .join();
     match done {
@@ -143,7 +155,11 @@ where
 }
 
 /// Polls `check` until it returns true, failing after `timeout`.
-pub(crate) async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<()>
+pub(crate) async fn eventually<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<bool>>,

@@ -76,25 +76,71 @@ mod server {
         relay: OutboxRelay,
     }
 
-    fn limit(platform: &Platform, name: &'static str, var: &str, max: u64, window: Duration) -> anyhow::Result<Limit> {
-        Ok(Limit { name, max: platform.env.parse_or(var, max)?, window })
+    fn limit(
+        platform: &Platform,
+        name: &'static str,
+        var: &str,
+        max: u64,
+        window: Duration,
+    ) -> anyhow::Result<Limit> {
+        Ok(Limit {
+            name,
+            max: platform.env.parse_or(var, max)?,
+            window,
+        })
     }
 
     async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
         let env = &platform.env;
         let url = platform.database_url("auth")?;
         let settings = AuthSettings {
-            refresh_ttl: env.duration_or("REFRESH_TOKEN_EXPIRES_IN", Duration::from_secs(7 * 86_400))?,
-            reset_ttl: env.duration_or("PASSWORD_RESET_EXPIRES_IN", Duration::from_secs(30 * 60))?,
-            web_app_url: env.get("WEB_APP_URL").unwrap_or("http://localhost:3000").to_owned(),
-            login_per_email: limit(&platform, "login-email", "LOGIN_ATTEMPTS_PER_EMAIL", 10, Duration::from_secs(900))?,
-            login_per_ip: limit(&platform, "login-ip", "LOGIN_ATTEMPTS_PER_IP", 100, Duration::from_secs(900))?,
-            forgot_per_email: limit(&platform, "forgot-email", "FORGOT_PASSWORD_PER_EMAIL", 3, Duration::from_secs(900))?,
-            forgot_per_ip: limit(&platform, "forgot-ip", "FORGOT_PASSWORD_PER_IP", 20, Duration::from_secs(900))?,
+            refresh_ttl: env
+                .duration_or("REFRESH_TOKEN_EXPIRES_IN", Duration::from_secs(7 * 86_400))?,
+            reset_ttl: env
+                .duration_or("PASSWORD_RESET_EXPIRES_IN", Duration::from_secs(30 * 60))?,
+            web_app_url: env
+                .get("WEB_APP_URL")
+                .unwrap_or("http://localhost:3000")
+                .to_owned(),
+            login_per_email: limit(
+                &platform,
+                "login-email",
+                "LOGIN_ATTEMPTS_PER_EMAIL",
+                10,
+                Duration::from_secs(900),
+            )?,
+            login_per_ip: limit(
+                &platform,
+                "login-ip",
+                "LOGIN_ATTEMPTS_PER_IP",
+                100,
+                Duration::from_secs(900),
+            )?,
+            forgot_per_email: limit(
+                &platform,
+                "forgot-email",
+                "FORGOT_PASSWORD_PER_EMAIL",
+                3,
+                Duration::from_secs(900),
+            )?,
+            forgot_per_ip: limit(
+                &platform,
+                "forgot-ip",
+                "FORGOT_PASSWORD_PER_IP",
+                20,
+                Duration::from_secs(900),
+            )?,
         };
-        let trusted = TrustedProxies::parse(&env.list_or("TRUSTED_PROXIES", &[]))
-            .map_err(|reason| tessera_app::config::ConfigError::Invalid { name: "TRUSTED_PROXIES".to_owned(), reason })?;
-        let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let trusted =
+            TrustedProxies::parse(&env.list_or("TRUSTED_PROXIES", &[])).map_err(|reason| {
+                tessera_app::config::ConfigError::Invalid {
+                    name: "TRUSTED_PROXIES".to_owned(),
+                    reason,
+                }
+            })?;
+        let parallel = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let auth = Auth {
             pool: platform.pool(&url),
             tokens: platform.tokens.clone(),
@@ -102,8 +148,17 @@ mod server {
             throttle: Throttle::new(platform.redis.clone(), platform.redis_settings.clone()),
             settings,
         };
-        let relay = OutboxRelay::new(auth.pool.clone(), url, platform.queue.clone(), RelaySettings::default());
-        Ok(Arc::new(AuthModule { auth, trusted, relay }))
+        let relay = OutboxRelay::new(
+            auth.pool.clone(),
+            url,
+            platform.queue.clone(),
+            RelaySettings::default(),
+        );
+        Ok(Arc::new(AuthModule {
+            auth,
+            trusted,
+            relay,
+        }))
     }
 
     impl Module for AuthModule {
@@ -123,14 +178,24 @@ mod server {
 
         fn subscriptions(&self) -> Vec<Subscription> {
             let auth = self.auth.clone();
-            vec![Subscription::new(topics::USER_DELETED, "auth", move |job: Job| {
-                let auth = auth.clone();
-                Box::pin(async move {
-                    let event: UserDeleted = serde_json::from_value(job.data.clone())
-                        .map_err(|e| JobError::Permanent(anyhow::anyhow!("malformed user.deleted payload: {e}")))?;
-                    auth.on_user_deleted(job.id, event).await.map_err(|e| JobError::Retry(anyhow::anyhow!(e)))
-                }) as BoxFuture<Result<(), JobError>>
-            })]
+            vec![Subscription::new(
+                topics::USER_DELETED,
+                "auth",
+                move |job: Job| {
+                    let auth = auth.clone();
+                    Box::pin(async move {
+                        let event: UserDeleted =
+                            serde_json::from_value(job.data.clone()).map_err(|e| {
+                                JobError::Permanent(anyhow::anyhow!(
+                                    "malformed user.deleted payload: {e}"
+                                ))
+                            })?;
+                        auth.on_user_deleted(job.id, event)
+                            .await
+                            .map_err(|e| JobError::Retry(anyhow::anyhow!(e)))
+                    }) as BoxFuture<Result<(), JobError>>
+                },
+            )]
         }
 
         fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {
@@ -144,7 +209,8 @@ mod server {
 
     /// Makes the live account with `email` an administrator (`shell admin promote`).
     pub async fn promote(pool: &DbPool, email: &str) -> anyhow::Result<bool> {
-        let email = crate::wire::Email::parse(email).map_err(|e| anyhow::anyhow!("email {}", e.message))?;
+        let email =
+            crate::wire::Email::parse(email).map_err(|e| anyhow::anyhow!("email {}", e.message))?;
         let mut conn = pool.get().await?;
         Ok(crate::store::promote(&mut conn, email.as_str()).await?)
     }

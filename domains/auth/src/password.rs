@@ -26,7 +26,10 @@ impl Hasher {
         rand::fill(&mut seed);
         let dummy_password: String = seed.iter().map(|b| format!("{b:02x}")).collect();
         let dummy = tokio::task::spawn_blocking(move || hash_now(&dummy_password)).await??;
-        Ok(Self { permits, dummy: dummy.into() })
+        Ok(Self {
+            permits,
+            dummy: dummy.into(),
+        })
     }
 
     /// The argon2id PHC string of `password`, with a fresh salt.
@@ -40,8 +43,12 @@ impl Hasher {
         let _permit = self.permits.acquire().await?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.to_string());
-        let ok = tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
-            .await?;
+        let ok = tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await?;
         Ok(known && ok)
     }
 }
@@ -63,7 +70,10 @@ mod tests {
         let h = Hasher::new(2).await?;
         let hash = h.hash("correct horse".to_owned()).await?;
         assert!(hash.starts_with("$argon2id$"));
-        assert!(h.verify("correct horse".to_owned(), Some(hash.clone())).await?);
+        assert!(
+            h.verify("correct horse".to_owned(), Some(hash.clone()))
+                .await?
+        );
         assert!(!h.verify("wrong horse".to_owned(), Some(hash)).await?);
         assert!(!h.verify("anything".to_owned(), None).await?);
         Ok(())

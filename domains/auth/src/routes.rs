@@ -9,8 +9,8 @@ use tessera_contracts::problem::Problem;
 
 use crate::service::Auth;
 use crate::wire::{
-    ForgotPasswordRequest, LoginRequest, MeResponse, MessageResponse, RefreshRequest, RegisterRequest, RegisterResponse,
-    ResetPasswordRequest, TokenResponse,
+    ForgotPasswordRequest, LoginRequest, MeResponse, MessageResponse, RefreshRequest,
+    RegisterRequest, RegisterResponse, ResetPasswordRequest, TokenResponse,
 };
 
 /// Mounts the routes under `/auth`.
@@ -29,8 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn ip(req: &HttpRequest) -> String {
-    let trusted = req.app_data::<web::Data<TrustedProxies>>().map(|t| t.get_ref().clone()).unwrap_or_default();
-    client_ip(req, &trusted).map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".to_owned())
+    let trusted = req
+        .app_data::<web::Data<TrustedProxies>>()
+        .map(|t| t.get_ref().clone())
+        .unwrap_or_default();
+    client_ip(req, &trusted)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Creates an account.
@@ -64,7 +69,11 @@ pub async fn register(
         (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn login(auth: web::Data<Auth>, req: HttpRequest, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let tokens = auth.login(&body.email, &body.password, &ip(&req)).await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
@@ -79,7 +88,10 @@ pub async fn login(auth: web::Data<Auth>, req: HttpRequest, body: web::Json<Logi
         (status = 401, description = "Invalid, expired or reused refresh token", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn refresh(auth: web::Data<Auth>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn refresh(
+    auth: web::Data<Auth>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(auth.refresh(&body.refresh_token).await?))
 }
 
@@ -92,7 +104,10 @@ pub async fn refresh(auth: web::Data<Auth>, body: web::Json<RefreshRequest>) -> 
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn logout(auth: web::Data<Auth>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    auth: web::Data<Auth>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
     auth.logout(&body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -141,7 +156,10 @@ pub async fn forgot_password(
         (status = 400, description = "Invalid, expired or used token, or invalid password", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn reset_password(auth: web::Data<Auth>, body: web::Json<ResetPasswordRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn reset_password(
+    auth: web::Data<Auth>,
+    body: web::Json<ResetPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
     auth.reset_password(&body.token, &body.password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -20,7 +20,8 @@ use uuid::Uuid;
 use crate::password::Hasher;
 use crate::store::{self, NewUser, User};
 use crate::wire::{
-    Email, MeResponse, Password, RegisterRequest, RegisterResponse, RegisteredUser, TokenResponse, TokenUser, parse_name,
+    Email, MeResponse, Password, RegisterRequest, RegisterResponse, RegisteredUser, TokenResponse,
+    TokenUser, parse_name,
 };
 
 /// What can go wrong in the auth domain, mapped once to HTTP in [`From<AuthError> for ApiError`].
@@ -74,15 +75,20 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Validation(errors) => ApiError::fields(errors),
-            AuthError::EmailTaken => ApiError::Conflict("an account with this e-mail already exists".to_owned()),
-            AuthError::InvalidCredentials => {
-                ApiError::Unauthorized { detail: "invalid e-mail or password".to_owned(), bearer: false }
+            AuthError::EmailTaken => {
+                ApiError::Conflict("an account with this e-mail already exists".to_owned())
             }
+            AuthError::InvalidCredentials => ApiError::Unauthorized {
+                detail: "invalid e-mail or password".to_owned(),
+                bearer: false,
+            },
             AuthError::InvalidRefreshToken => ApiError::Unauthorized {
                 detail: "the refresh token is invalid, expired or already used".to_owned(),
                 bearer: false,
             },
-            AuthError::InvalidResetToken => ApiError::field("token", "is invalid, expired or already used"),
+            AuthError::InvalidResetToken => {
+                ApiError::field("token", "is invalid, expired or already used")
+            }
             AuthError::AccountGone => ApiError::bad_token("the account no longer exists"),
             AuthError::Throttled { retry_after } => ApiError::TooManyRequests {
                 detail: "too many attempts; try again later".to_owned(),
@@ -150,11 +156,24 @@ fn ttl_after(ttl: Duration) -> chrono::DateTime<Utc> {
 
 impl Auth {
     /// Registers an account and announces it (`user.registered`) in the same transaction.
-    pub async fn register(&self, req: RegisterRequest, request_id: &str) -> Result<RegisterResponse, AuthError> {
+    pub async fn register(
+        &self,
+        req: RegisterRequest,
+        request_id: &str,
+    ) -> Result<RegisterResponse, AuthError> {
         let mut errors = Vec::new();
         let email = Email::parse(&req.email).map_err(|e| errors.push(e)).ok();
-        let password = Password::parse(&req.password, "password").map_err(|e| errors.push(e)).ok();
-        let name = req.name.as_deref().map(parse_name).transpose().map_err(|e| errors.push(e)).ok().flatten();
+        let password = Password::parse(&req.password, "password")
+            .map_err(|e| errors.push(e))
+            .ok();
+        let name = req
+            .name
+            .as_deref()
+            .map(parse_name)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
         let (Some(email), Some(password)) = (email, password) else {
             return Err(AuthError::Validation(errors));
         };
@@ -167,7 +186,12 @@ impl Auth {
         let id = Uuid::now_v7();
         let user = conn
             .transaction::<_, AuthError, _>(async |conn| {
-                let new = NewUser { id, email: email.as_str(), password_hash: &hash, name: name.as_deref() };
+                let new = NewUser {
+                    id,
+                    email: email.as_str(),
+                    password_hash: &hash,
+                    name: name.as_deref(),
+                };
                 let user = match store::insert_user(conn, &new).await.map_err(DbError::from) {
                     Err(DbError::UniqueViolation(_)) => return Err(AuthError::EmailTaken),
                     other => other?,
@@ -186,17 +210,31 @@ impl Auth {
         tracing::info!(user.id = %user.id, "user registered");
         Ok(RegisterResponse {
             message: "Registration successful".to_owned(),
-            user: RegisteredUser { id: UserId(user.id), email: user.email.clone(), role: role_of(&user), created_at: user.created_at },
+            user: RegisteredUser {
+                id: UserId(user.id),
+                email: user.email.clone(),
+                role: role_of(&user),
+                created_at: user.created_at,
+            },
         })
     }
 
     /// Checks credentials and starts a new refresh-token family.
-    pub async fn login(&self, email: &str, password: &str, client_ip: &str) -> Result<TokenResponse, AuthError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client_ip: &str,
+    ) -> Result<TokenResponse, AuthError> {
         // A malformed address cannot exist, but it still costs a hash so timing reveals nothing.
         let email = Email::parse(email).ok();
-        let email_key = email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default();
+        let email_key = email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_default();
         self.check(&self.settings.login_per_ip, client_ip).await?;
-        self.check(&self.settings.login_per_email, &email_key).await?;
+        self.check(&self.settings.login_per_email, &email_key)
+            .await?;
 
         let mut conn = self.pool.get().await?;
         let user = match &email {
@@ -204,7 +242,13 @@ impl Auth {
             None => None,
         };
         drop(conn);
-        let ok = self.hasher.verify(password.to_owned(), user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let ok = self
+            .hasher
+            .verify(
+                password.to_owned(),
+                user.as_ref().map(|u| u.password_hash.clone()),
+            )
+            .await?;
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => {
@@ -212,7 +256,9 @@ impl Auth {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        self.throttle.reset(&self.settings.login_per_email, &email_key).await;
+        self.throttle
+            .reset(&self.settings.login_per_email, &email_key)
+            .await;
         let mut conn = self.pool.get().await?;
         let response = self.issue_pair(&mut conn, &user, Uuid::now_v7()).await?;
         tracing::info!(user.id = %user.id, "login succeeded");
@@ -236,15 +282,28 @@ impl Auth {
         family: Uuid,
     ) -> Result<TokenResponse, AuthError> {
         let refresh = random_token();
-        store::insert_refresh(conn, user.id, family, &sha256(&refresh), ttl_after(self.settings.refresh_ttl)).await?;
+        store::insert_refresh(
+            conn,
+            user.id,
+            family,
+            &sha256(&refresh),
+            ttl_after(self.settings.refresh_ttl),
+        )
+        .await?;
         let role = role_of(user);
-        let access = self.tokens.issue_access(UserId(user.id), &user.email, role)?;
+        let access = self
+            .tokens
+            .issue_access(UserId(user.id), &user.email, role)?;
         Ok(TokenResponse {
             access_token: access,
             refresh_token: refresh,
             token_type: "Bearer".to_owned(),
             expires_in: self.tokens.access_ttl().as_secs(),
-            user: TokenUser { id: UserId(user.id), email: user.email.clone(), role },
+            user: TokenUser {
+                id: UserId(user.id),
+                email: user.email.clone(),
+                role,
+            },
         })
     }
 
@@ -293,7 +352,9 @@ impl Auth {
     /// The caller's account as stored now.
     pub async fn me(&self, id: UserId) -> Result<MeResponse, AuthError> {
         let mut conn = self.pool.get().await?;
-        let user = store::find_live_by_id(&mut conn, id.0).await?.ok_or(AuthError::AccountGone)?;
+        let user = store::find_live_by_id(&mut conn, id.0)
+            .await?
+            .ok_or(AuthError::AccountGone)?;
         Ok(MeResponse {
             id: UserId(user.id),
             email: user.email.clone(),
@@ -304,7 +365,12 @@ impl Auth {
     }
 
     /// Sends a reset link if the account exists; answers the same either way.
-    pub async fn forgot_password(&self, email: &str, client_ip: &str, request_id: &str) -> Result<(), AuthError> {
+    pub async fn forgot_password(
+        &self,
+        email: &str,
+        client_ip: &str,
+        request_id: &str,
+    ) -> Result<(), AuthError> {
         self.check(&self.settings.forgot_per_ip, client_ip).await?;
         let Ok(email) = Email::parse(email) else {
             return Err(AuthError::Validation(vec![FieldError {
@@ -312,17 +378,27 @@ impl Auth {
                 message: "must be a valid e-mail address".to_owned(),
             }]));
         };
-        self.check(&self.settings.forgot_per_email, email.as_str()).await?;
+        self.check(&self.settings.forgot_per_email, email.as_str())
+            .await?;
         let mut conn = self.pool.get().await?;
         let token = random_token();
-        let reset_url = format!("{}/reset-password?token={token}", self.settings.web_app_url.trim_end_matches('/'));
+        let reset_url = format!(
+            "{}/reset-password?token={token}",
+            self.settings.web_app_url.trim_end_matches('/')
+        );
         let minutes = self.settings.reset_ttl.as_secs() / 60;
         let sent = conn
             .transaction::<_, AuthError, _>(async |conn| {
                 let Some(user) = store::find_live_by_email(conn, email.as_str()).await? else {
                     return Ok(false);
                 };
-                store::insert_reset(conn, user.id, &sha256(&token), ttl_after(self.settings.reset_ttl)).await?;
+                store::insert_reset(
+                    conn,
+                    user.id,
+                    &sha256(&token),
+                    ttl_after(self.settings.reset_ttl),
+                )
+                .await?;
                 let mail = EmailSend {
                     user_id: Some(UserId(user.id)),
                     to: user.email.clone(),
@@ -339,7 +415,8 @@ impl Auth {
 
     /// Spends a reset token, sets the new password and revokes every refresh token of the user.
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AuthError> {
-        let password = Password::parse(password, "password").map_err(|e| AuthError::Validation(vec![e]))?;
+        let password =
+            Password::parse(password, "password").map_err(|e| AuthError::Validation(vec![e]))?;
         // Hash before the transaction: no row lock is held across the slow part.
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let token_hash = sha256(token);

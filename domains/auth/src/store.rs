@@ -51,7 +51,10 @@ pub async fn insert_user(conn: &mut AsyncPgConnection, user: &NewUser<'_>) -> Qu
 }
 
 /// The live (not deleted) account with this e-mail.
-pub async fn find_live_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
+pub async fn find_live_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> QueryResult<Option<User>> {
     users::table
         .filter(users::email.eq(email))
         .filter(users::deleted_at.is_null())
@@ -74,17 +77,31 @@ pub async fn find_live_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryRes
 
 /// Makes the live account with this e-mail an admin; false when there is none.
 pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
-    let n = diesel::update(users::table.filter(users::email.eq(email)).filter(users::deleted_at.is_null()))
-        .set((users::role.eq("ADMIN"), users::updated_at.eq(diesel::dsl::now)))
-        .execute(conn)
-        .await?;
+    let n = diesel::update(
+        users::table
+            .filter(users::email.eq(email))
+            .filter(users::deleted_at.is_null()),
+    )
+    .set((
+        users::role.eq("ADMIN"),
+        users::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
     Ok(n == 1)
 }
 
 /// Marks a user deleted (keeping the first deletion time) and revokes all their refresh tokens.
-pub async fn mark_deleted(conn: &mut AsyncPgConnection, id: Uuid, at: DateTime<Utc>) -> QueryResult<()> {
+pub async fn mark_deleted(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> QueryResult<()> {
     diesel::update(users::table.find(id).filter(users::deleted_at.is_null()))
-        .set((users::deleted_at.eq(at), users::updated_at.eq(diesel::dsl::now)))
+        .set((
+            users::deleted_at.eq(at),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(conn)
         .await?;
     revoke_all_for_user(conn, id).await?;
@@ -94,7 +111,10 @@ pub async fn mark_deleted(conn: &mut AsyncPgConnection, id: Uuid, at: DateTime<U
 /// Replaces a user's password hash.
 pub async fn set_password(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
-        .set((users::password_hash.eq(hash), users::updated_at.eq(diesel::dsl::now)))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(conn)
         .await?;
     Ok(())
@@ -140,7 +160,10 @@ pub async fn insert_refresh(
 }
 
 /// The refresh token with this hash.
-pub async fn find_refresh(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> QueryResult<Option<RefreshToken>> {
+pub async fn find_refresh(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+) -> QueryResult<Option<RefreshToken>> {
     refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select(RefreshToken::as_select())
@@ -177,7 +200,10 @@ pub async fn revoke_family(conn: &mut AsyncPgConnection, family_id: Uuid) -> Que
 }
 
 /// Revokes every live token of a user.
-pub async fn revoke_all_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<usize> {
+pub async fn revoke_all_for_user(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user_id))
@@ -216,7 +242,10 @@ pub async fn insert_reset(
 }
 
 /// Spends a live reset token, returning its user; `None` when it is unknown, used or expired.
-pub async fn spend_reset(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> QueryResult<Option<Uuid>> {
+pub async fn spend_reset(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+) -> QueryResult<Option<Uuid>> {
     diesel::update(
         password_resets::table
             .filter(password_resets::token_hash.eq(token_hash))

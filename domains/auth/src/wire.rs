@@ -153,7 +153,10 @@ impl Email {
     /// a dot and no empty labels, no whitespace or control characters.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let email = raw.trim().to_lowercase();
-        let bad = |message: &str| FieldError { field: "email".to_owned(), message: message.to_owned() };
+        let bad = |message: &str| FieldError {
+            field: "email".to_owned(),
+            message: message.to_owned(),
+        };
         if email.is_empty() {
             return Err(bad("must not be empty"));
         }
@@ -171,7 +174,11 @@ impl Email {
             }
             None => false,
         };
-        if valid { Ok(Email(email)) } else { Err(bad("must be a valid e-mail address")) }
+        if valid {
+            Ok(Email(email))
+        } else {
+            Err(bad("must be a valid e-mail address"))
+        }
     }
 
     /// The normalised address.
@@ -195,7 +202,10 @@ impl Password {
     pub fn parse(raw: &str, field: &str) -> Result<Self, FieldError> {
         let n = raw.chars().count();
         if !(8..=128).contains(&n) {
-            return Err(FieldError { field: field.to_owned(), message: "must be 8 to 128 characters".to_owned() });
+            return Err(FieldError {
+                field: field.to_owned(),
+                message: "must be 8 to 128 characters".to_owned(),
+            });
         }
         Ok(Password(raw.to_owned()))
     }
@@ -211,7 +221,10 @@ pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
     let n = name.chars().count();
     if n == 0 || n > 100 {
-        return Err(FieldError { field: "name".to_owned(), message: "must be 1 to 100 characters".to_owned() });
+        return Err(FieldError {
+            field: "name".to_owned(),
+            message: "must be 1 to 100 characters".to_owned(),
+        });
     }
     Ok(name.to_owned())
 }
@@ -222,12 +235,24 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").map(|e| e.0), Ok("ada@example.com".to_owned()));
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").map(|e| e.0),
+            Ok("ada@example.com".to_owned())
+        );
     }
 
     #[test]
     fn implausible_emails_are_refused() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@example..com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@example..com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }
         let long = format!("{}@example.com", "a".repeat(250));

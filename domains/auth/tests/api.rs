@@ -1,6 +1,11 @@
 //! HTTP-level tests of the auth domain against real Postgres and Redis (one test binary).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests"
+)]
 
 mod api {
     pub mod helpers;

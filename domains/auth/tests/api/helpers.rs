@@ -9,21 +9,38 @@ pub async fn app() -> TestApp {
 }
 
 pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
-    spawn_app(&[&tessera_auth::DOMAIN], overrides).await.expect("app starts")
+    spawn_app(&[&tessera_auth::DOMAIN], overrides)
+        .await
+        .expect("app starts")
 }
 
 pub async fn post(app: &TestApp, path: &str, body: Value) -> Response {
-    app.client.post(app.url(path)).json(&body).send().await.expect("request")
+    app.client
+        .post(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
 }
 
 pub async fn register(app: &TestApp, email: &str, password: &str) -> Value {
-    let res = post(app, "/auth/register", json!({"email": email, "password": password})).await;
+    let res = post(
+        app,
+        "/auth/register",
+        json!({"email": email, "password": password}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CREATED, "register {email}");
     res.json().await.expect("json")
 }
 
 pub async fn login(app: &TestApp, email: &str, password: &str) -> Value {
-    let res = post(app, "/auth/login", json!({"email": email, "password": password})).await;
+    let res = post(
+        app,
+        "/auth/login",
+        json!({"email": email, "password": password}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK, "login {email}");
     res.json().await.expect("json")
 }
@@ -31,14 +48,34 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> Value {
 /// Asserts a problem+json response with `status` and returns its body.
 pub async fn problem(res: Response, status: u16) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");
-    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     assert_eq!(ct, "application/problem+json", "content type");
-    let rid = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let rid = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let body: Value = res.json().await.expect("problem body");
     assert_eq!(body["status"], status);
-    assert!(body["type"].as_str().unwrap_or("").starts_with("urn:tessera:problem:"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("urn:tessera:problem:"),
+        "{body}"
+    );
     assert!(body["title"].is_string(), "{body}");
-    assert_eq!(body["requestId"].as_str(), Some(rid.as_str()), "requestId matches the header");
+    assert_eq!(
+        body["requestId"].as_str(),
+        Some(rid.as_str()),
+        "requestId matches the header"
+    );
     assert!(body["instance"].is_string(), "{body}");
     body
 }

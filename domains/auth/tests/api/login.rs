@@ -45,9 +45,36 @@ async fn login_returns_a_token_pair_with_the_documented_claims() {
 async fn unknown_email_and_wrong_password_answer_exactly_alike() {
     let app = app().await;
     register(&app, "carol@example.com", "password123").await;
-    let wrong = problem(post(&app, "/auth/login", json!({"email": "carol@example.com", "password": "nope-nope"})).await, 401).await;
-    let unknown = problem(post(&app, "/auth/login", json!({"email": "nobody@example.com", "password": "nope-nope"})).await, 401).await;
-    let malformed = problem(post(&app, "/auth/login", json!({"email": "not an email", "password": "nope-nope"})).await, 401).await;
+    let wrong = problem(
+        post(
+            &app,
+            "/auth/login",
+            json!({"email": "carol@example.com", "password": "nope-nope"}),
+        )
+        .await,
+        401,
+    )
+    .await;
+    let unknown = problem(
+        post(
+            &app,
+            "/auth/login",
+            json!({"email": "nobody@example.com", "password": "nope-nope"}),
+        )
+        .await,
+        401,
+    )
+    .await;
+    let malformed = problem(
+        post(
+            &app,
+            "/auth/login",
+            json!({"email": "not an email", "password": "nope-nope"}),
+        )
+        .await,
+        401,
+    )
+    .await;
     assert_eq!(wrong["detail"], unknown["detail"]);
     assert_eq!(wrong["detail"], malformed["detail"]);
     assert_eq!(wrong["type"], unknown["type"]);
@@ -59,12 +86,26 @@ async fn repeated_logins_for_one_email_are_throttled_with_retry_after() {
     let app = app_with(&[("LOGIN_ATTEMPTS_PER_EMAIL", "3")]).await;
     register(&app, "dave@example.com", "password123").await;
     for _ in 0..3 {
-        let res = post(&app, "/auth/login", json!({"email": "dave@example.com", "password": "wrong-pass"})).await;
+        let res = post(
+            &app,
+            "/auth/login",
+            json!({"email": "dave@example.com", "password": "wrong-pass"}),
+        )
+        .await;
         assert_eq!(res.status(), 401);
     }
     // Even the right password is refused while the window lasts.
-    let res = post(&app, "/auth/login", json!({"email": "DAVE@example.com", "password": "password123"})).await;
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let res = post(
+        &app,
+        "/auth/login",
+        json!({"email": "DAVE@example.com", "password": "password123"}),
+    )
+    .await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry >= 1 && retry <= 900, "{retry}");
     let body = problem(res, 429).await;
     assert_eq!(body["type"], "urn:tessera:problem:rate-limited");
@@ -78,10 +119,20 @@ async fn repeated_logins_for_one_email_are_throttled_with_retry_after() {
 async fn logins_per_client_ip_are_throttled() {
     let app = app_with(&[("LOGIN_ATTEMPTS_PER_IP", "2")]).await;
     for i in 0..2 {
-        let res = post(&app, "/auth/login", json!({"email": format!("x{i}@example.com"), "password": "password123"})).await;
+        let res = post(
+            &app,
+            "/auth/login",
+            json!({"email": format!("x{i}@example.com"), "password": "password123"}),
+        )
+        .await;
         assert_eq!(res.status(), 401);
     }
-    let res = post(&app, "/auth/login", json!({"email": "x9@example.com", "password": "password123"})).await;
+    let res = post(
+        &app,
+        "/auth/login",
+        json!({"email": "x9@example.com", "password": "password123"}),
+    )
+    .await;
     problem(res, 429).await;
     app.shutdown().await;
 }
@@ -93,17 +144,41 @@ async fn a_user_deleted_by_an_admin_can_no_longer_log_in_or_refresh() {
     let tokens = login(&app, "frank@example.com", "password123").await;
 
     let event = json!({"userId": reg["user"]["id"], "deletedAt": "2026-11-25T10:00:00.000Z"});
-    app.platform.queue.publish(&Job::new(topics::USER_DELETED, event)).await.unwrap();
+    app.platform
+        .queue
+        .publish(&Job::new(topics::USER_DELETED, event))
+        .await
+        .unwrap();
 
-    eventually(Duration::from_secs(10), "the login to be refused", || async {
-        let res = post(&app, "/auth/login", json!({"email": "frank@example.com", "password": "password123"})).await;
-        (res.status() == 401).then_some(())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the login to be refused",
+        || async {
+            let res = post(
+                &app,
+                "/auth/login",
+                json!({"email": "frank@example.com", "password": "password123"}),
+            )
+            .await;
+            (res.status() == 401).then_some(())
+        },
+    )
     .await
     .unwrap();
-    let res = post(&app, "/auth/refresh", json!({"refreshToken": tokens["refreshToken"]})).await;
+    let res = post(
+        &app,
+        "/auth/refresh",
+        json!({"refreshToken": tokens["refreshToken"]}),
+    )
+    .await;
     problem(res, 401).await;
-    let res = app.client.get(app.url("/auth/me")).bearer_auth(tokens["accessToken"].as_str().unwrap()).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/auth/me"))
+        .bearer_auth(tokens["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     problem(res, 401).await;
     app.shutdown().await;
 }
@@ -114,12 +189,25 @@ async fn an_admin_promotion_takes_effect_at_the_next_login() {
     register(&app, "grace@example.com", "password123").await;
     let before = login(&app, "grace@example.com", "password123").await;
     assert_eq!(before["user"]["role"], "USER");
-    assert!(tessera_auth::promote(&app.pool("auth"), " Grace@example.com").await.unwrap());
-    assert!(!tessera_auth::promote(&app.pool("auth"), "nobody@example.com").await.unwrap());
+    assert!(
+        tessera_auth::promote(&app.pool("auth"), " Grace@example.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tessera_auth::promote(&app.pool("auth"), "nobody@example.com")
+            .await
+            .unwrap()
+    );
     let after = login(&app, "grace@example.com", "password123").await;
     assert_eq!(after["user"]["role"], "ADMIN");
     // A refresh picks the new role up too.
-    let refreshed = post(&app, "/auth/refresh", json!({"refreshToken": before["refreshToken"]})).await;
+    let refreshed = post(
+        &app,
+        "/auth/refresh",
+        json!({"refreshToken": before["refreshToken"]}),
+    )
+    .await;
     let refreshed: serde_json::Value = refreshed.json().await.unwrap();
     assert_eq!(refreshed["user"]["role"], "ADMIN");
     app.shutdown().await;

@@ -7,7 +7,15 @@ use super::helpers::*;
 #[tokio::test]
 async fn health_ready_and_metrics_answer() {
     let app = app().await;
-    let health: Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["service"], "auth");
     assert!(health["version"].is_string());
@@ -19,13 +27,29 @@ async fn health_ready_and_metrics_answer() {
     assert_eq!(ready["checks"]["redis"], "ok");
 
     register(&app, "quinn@example.com", "password123").await;
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        metrics.contains(r#"http_requests_total{method="POST",route="/auth/register",status="201"} 1"#),
+        metrics.contains(
+            r#"http_requests_total{method="POST",route="/auth/register",status="201"} 1"#
+        ),
         "{metrics}"
     );
-    assert!(metrics.contains("http_request_duration_seconds_bucket"), "latency histogram");
-    assert!(metrics.contains(r#"db_pool_connections{domain="auth",state="idle"}"#), "pool gauge");
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "latency histogram"
+    );
+    assert!(
+        metrics.contains(r#"db_pool_connections{domain="auth",state="idle"}"#),
+        "pool gauge"
+    );
     app.shutdown().await;
 }
 
@@ -33,22 +57,47 @@ async fn health_ready_and_metrics_answer() {
 async fn a_database_that_is_down_makes_the_service_unready_and_requests_503() {
     // An auth database URL that points at a closed port: the pool cannot connect.
     let app = app().await;
-    let env = app.env.clone().with("AUTH_DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere").with("DB_ACQUIRE_TIMEOUT", "300ms");
-    let platform = tessera_app::server::platform(env.clone(), true).await.unwrap();
+    let env = app
+        .env
+        .clone()
+        .with(
+            "AUTH_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/nowhere",
+        )
+        .with("DB_ACQUIRE_TIMEOUT", "300ms");
+    let platform = tessera_app::server::platform(env.clone(), true)
+        .await
+        .unwrap();
     let module = (tessera_auth::DOMAIN.build)(platform).await.unwrap();
     let checks = module.ready_checks();
     let results = tessera_app::module::run_checks(&checks, Duration::from_secs(2)).await;
-    assert!(results.iter().any(|(name, r)| name == "database:auth" && r.is_err()));
+    assert!(
+        results
+            .iter()
+            .any(|(name, r)| name == "database:auth" && r.is_err())
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn request_ids_are_echoed_when_valid_and_generated_otherwise() {
     let app = app().await;
-    let res = app.client.get(app.url("/health")).header("x-request-id", "abc-123_x.y").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "abc-123_x.y")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "abc-123_x.y");
     for bad in ["has space", "semi;colon", &"x".repeat(65)] {
-        let res = app.client.get(app.url("/health")).header("x-request-id", bad).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", bad)
+            .send()
+            .await
+            .unwrap();
         let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
         assert_ne!(id, bad);
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
@@ -62,11 +111,19 @@ async fn the_outbox_relay_publishes_registrations_to_the_stream() {
     let app = app().await;
     let reg = register(&app, "rita@example.com", "password123").await;
     let stream = app.platform.queue.stream_key("user.registered");
-    let entry = eventually(Duration::from_secs(10), "the event on the stream", || async {
-        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
-            app.platform.redis.xrange(&stream, "-", "+", None).await.ok()?;
-        entries.into_iter().next()
-    })
+    let entry = eventually(
+        Duration::from_secs(10),
+        "the event on the stream",
+        || async {
+            let entries: Vec<(String, std::collections::HashMap<String, String>)> = app
+                .platform
+                .redis
+                .xrange(&stream, "-", "+", None)
+                .await
+                .ok()?;
+            entries.into_iter().next()
+        },
+    )
     .await
     .unwrap();
     let job: Value = serde_json::from_str(&entry.1["job"]).unwrap();

@@ -20,7 +20,10 @@ async fn register_creates_a_user_and_announces_it_in_the_outbox() {
     assert_eq!(body["user"]["email"], "ada@example.com");
     assert_eq!(body["user"]["role"], "USER");
     let created = body["user"]["createdAt"].as_str().unwrap();
-    assert!(created.ends_with('Z') && created.len() == 24, "RFC 3339 with millis: {created}");
+    assert!(
+        created.ends_with('Z') && created.len() == 24,
+        "RFC 3339 with millis: {created}"
+    );
     assert!(uuid::Uuid::parse_str(body["user"]["id"].as_str().unwrap()).is_ok());
     assert_eq!(body["user"].as_object().unwrap().len(), 4, "{body}");
 
@@ -38,7 +41,12 @@ async fn register_creates_a_user_and_announces_it_in_the_outbox() {
 async fn the_same_email_in_another_case_with_spaces_is_a_conflict() {
     let app = app().await;
     register(&app, "bob@example.com", "password123").await;
-    let res = post(&app, "/auth/register", json!({"email": " BOB@example.com ", "password": "password456"})).await;
+    let res = post(
+        &app,
+        "/auth/register",
+        json!({"email": " BOB@example.com ", "password": "password456"}),
+    )
+    .await;
     let body = problem(res, 409).await;
     assert_eq!(body["type"], "urn:tessera:problem:conflict");
     assert_eq!(outbox(&app).await.len(), 1, "no second event");
@@ -49,21 +57,50 @@ async fn the_same_email_in_another_case_with_spaces_is_a_conflict() {
 async fn invalid_registrations_name_every_bad_field_and_change_nothing() {
     let app = app().await;
     let cases = [
-        (json!({"email": "not-an-email", "password": "password123"}), vec!["email"]),
-        (json!({"email": "a@example.com", "password": "short"}), vec!["password"]),
-        (json!({"email": "a@example.com", "password": "x".repeat(129)}), vec!["password"]),
-        (json!({"email": "a@example.com", "password": "password123", "name": "  "}), vec!["name"]),
-        (json!({"email": "a@example.com", "password": "password123", "name": "n".repeat(101)}), vec!["name"]),
-        (json!({"email": format!("{}@example.com", "a".repeat(250)), "password": "password123"}), vec!["email"]),
-        (json!({"email": "bad", "password": "short"}), vec!["email", "password"]),
-        (json!({"email": "a@example.com", "password": "password123", "admin": true}), vec!["admin"]),
+        (
+            json!({"email": "not-an-email", "password": "password123"}),
+            vec!["email"],
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short"}),
+            vec!["password"],
+        ),
+        (
+            json!({"email": "a@example.com", "password": "x".repeat(129)}),
+            vec!["password"],
+        ),
+        (
+            json!({"email": "a@example.com", "password": "password123", "name": "  "}),
+            vec!["name"],
+        ),
+        (
+            json!({"email": "a@example.com", "password": "password123", "name": "n".repeat(101)}),
+            vec!["name"],
+        ),
+        (
+            json!({"email": format!("{}@example.com", "a".repeat(250)), "password": "password123"}),
+            vec!["email"],
+        ),
+        (
+            json!({"email": "bad", "password": "short"}),
+            vec!["email", "password"],
+        ),
+        (
+            json!({"email": "a@example.com", "password": "password123", "admin": true}),
+            vec!["admin"],
+        ),
         (json!({"password": "password123"}), vec!["email"]),
     ];
     for (body, fields) in cases {
         let res = post(&app, "/auth/register", body.clone()).await;
         let problem = problem(res, 400).await;
         assert_eq!(problem["type"], "urn:tessera:problem:validation", "{body}");
-        let named: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        let named: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
         assert_eq!(named, fields, "{body} -> {problem}");
     }
     assert!(outbox(&app).await.is_empty());
@@ -74,19 +111,39 @@ async fn invalid_registrations_name_every_bad_field_and_change_nothing() {
 async fn framework_errors_are_problem_json_too() {
     let app = app().await;
     // Malformed JSON.
-    let res = app.client.post(app.url("/auth/register")).header("content-type", "application/json").body("{nope").send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/auth/register"))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
     problem(res, 400).await;
     // Wrong content type.
-    let res = app.client.post(app.url("/auth/register")).header("content-type", "text/plain").body("hi").send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/auth/register"))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
     problem(res, 415).await;
     // Too large (the limit is 64 KiB).
-    let big = json!({"email": "a@example.com", "password": "password123", "name": "x".repeat(70_000)});
+    let big =
+        json!({"email": "a@example.com", "password": "password123", "name": "x".repeat(70_000)});
     let res = post(&app, "/auth/register", big).await;
     problem(res, 413).await;
     // Unknown route and wrong method.
     let res = app.client.get(app.url("/auth/nope")).send().await.unwrap();
     problem(res, 404).await;
-    let res = app.client.get(app.url("/auth/register")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/auth/register"))
+        .send()
+        .await
+        .unwrap();
     problem(res, 405).await;
     app.shutdown().await;
 }

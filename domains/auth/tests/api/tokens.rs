@@ -5,7 +5,12 @@ use serde_json::{Value, json};
 use super::helpers::*;
 
 async fn me(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client.get(app.url("/auth/me")).bearer_auth(token).send().await.unwrap()
+    app.client
+        .get(app.url("/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn sign(secret: &str, claims: &Value) -> String {
@@ -56,22 +61,56 @@ async fn forged_expired_and_wrong_kind_tokens_are_refused() {
     let cases: Vec<(&str, String)> = vec![
         ("expired", sign(&secret, &claims(id, "access", -120))),
         ("wrong typ", sign(&secret, &claims(id, "refresh", 600))),
-        ("bad signature", sign("another-secret-that-is-long-enough-000", &claims(id, "access", 600))),
+        (
+            "bad signature",
+            sign(
+                "another-secret-that-is-long-enough-000",
+                &claims(id, "access", 600),
+            ),
+        ),
         ("alg none", format!("{header_none}.{payload}.")),
-        ("signed with the internal secret", sign(&internal, &claims(id, "access", 600))),
-        ("a service token", app.platform.tokens.issue_service("worker").unwrap()),
-        ("the refresh token", tokens["refreshToken"].as_str().unwrap().to_owned()),
+        (
+            "signed with the internal secret",
+            sign(&internal, &claims(id, "access", 600)),
+        ),
+        (
+            "a service token",
+            app.platform.tokens.issue_service("worker").unwrap(),
+        ),
+        (
+            "the refresh token",
+            tokens["refreshToken"].as_str().unwrap().to_owned(),
+        ),
         ("garbage", "not.a.jwt".to_owned()),
     ];
     for (what, token) in cases {
         let res = me(&app, &token).await;
-        assert_eq!(res.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"), "{what}");
+        assert_eq!(
+            res.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            Some("Bearer"),
+            "{what}"
+        );
         let body = problem(res, 401).await;
         assert_eq!(body["type"], "urn:tessera:problem:unauthorized", "{what}");
     }
     // No token at all, and a non-bearer scheme.
-    problem(app.client.get(app.url("/auth/me")).send().await.unwrap(), 401).await;
-    problem(app.client.get(app.url("/auth/me")).header("authorization", "Basic dXNlcjpwYXNz").send().await.unwrap(), 401).await;
+    problem(
+        app.client.get(app.url("/auth/me")).send().await.unwrap(),
+        401,
+    )
+    .await;
+    problem(
+        app.client
+            .get(app.url("/auth/me"))
+            .header("authorization", "Basic dXNlcjpwYXNz")
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
     // Wrong issuer or audience.
     let mut other = claims(id, "access", 600);
     other["iss"] = json!("someone-else");
@@ -80,7 +119,12 @@ async fn forged_expired_and_wrong_kind_tokens_are_refused() {
     other["aud"] = json!("another-api");
     problem(me(&app, &sign(&secret, &other)).await, 401).await;
     // The genuine one still works.
-    assert_eq!(me(&app, tokens["accessToken"].as_str().unwrap()).await.status(), 200);
+    assert_eq!(
+        me(&app, tokens["accessToken"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
     app.shutdown().await;
 }
 
@@ -97,15 +141,37 @@ async fn refresh_rotates_the_token_and_a_reused_token_revokes_the_family() {
     let r2 = second["refreshToken"].as_str().unwrap().to_owned();
     assert_ne!(r1, r2);
     assert_eq!(second["tokenType"], "Bearer");
-    assert_eq!(me(&app, second["accessToken"].as_str().unwrap()).await.status(), 200);
+    assert_eq!(
+        me(&app, second["accessToken"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
 
     // Presenting r1 again is reuse: 401, and r2 (same family) dies with it.
-    problem(post(&app, "/auth/refresh", json!({"refreshToken": r1})).await, 401).await;
-    problem(post(&app, "/auth/refresh", json!({"refreshToken": r2})).await, 401).await;
+    problem(
+        post(&app, "/auth/refresh", json!({"refreshToken": r1})).await,
+        401,
+    )
+    .await;
+    problem(
+        post(&app, "/auth/refresh", json!({"refreshToken": r2})).await,
+        401,
+    )
+    .await;
 
     // Another session of the same user is untouched.
     let other = login(&app, "jack@example.com", "password123").await;
-    assert_eq!(post(&app, "/auth/refresh", json!({"refreshToken": other["refreshToken"]})).await.status(), 200);
+    assert_eq!(
+        post(
+            &app,
+            "/auth/refresh",
+            json!({"refreshToken": other["refreshToken"]})
+        )
+        .await
+        .status(),
+        200
+    );
     app.shutdown().await;
 }
 
@@ -115,10 +181,16 @@ async fn concurrent_refreshes_with_one_token_yield_at_most_one_new_pair() {
     register(&app, "kate@example.com", "password123").await;
     let tokens = login(&app, "kate@example.com", "password123").await;
     let body = json!({"refreshToken": tokens["refreshToken"]});
-    let results = futures_util::future::join_all((0..5).map(|_| post(&app, "/auth/refresh", body.clone()))).await;
+    let results =
+        futures_util::future::join_all((0..5).map(|_| post(&app, "/auth/refresh", body.clone())))
+            .await;
     let ok = results.iter().filter(|r| r.status() == 200).count();
     assert!(ok <= 1, "{ok} refreshes succeeded with one token");
-    assert!(results.iter().all(|r| r.status() == 200 || r.status() == 401));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.status() == 200 || r.status() == 401)
+    );
     app.shutdown().await;
 }
 
@@ -127,11 +199,43 @@ async fn logout_ends_the_session_and_is_idempotent() {
     let app = app().await;
     register(&app, "liam@example.com", "password123").await;
     let tokens = login(&app, "liam@example.com", "password123").await;
-    let res = post(&app, "/auth/logout", json!({"refreshToken": tokens["refreshToken"]})).await;
+    let res = post(
+        &app,
+        "/auth/logout",
+        json!({"refreshToken": tokens["refreshToken"]}),
+    )
+    .await;
     assert_eq!(res.status(), 204);
-    problem(post(&app, "/auth/refresh", json!({"refreshToken": tokens["refreshToken"]})).await, 401).await;
-    assert_eq!(post(&app, "/auth/logout", json!({"refreshToken": tokens["refreshToken"]})).await.status(), 204);
-    assert_eq!(post(&app, "/auth/logout", json!({"refreshToken": "never-issued"})).await.status(), 204);
+    problem(
+        post(
+            &app,
+            "/auth/refresh",
+            json!({"refreshToken": tokens["refreshToken"]}),
+        )
+        .await,
+        401,
+    )
+    .await;
+    assert_eq!(
+        post(
+            &app,
+            "/auth/logout",
+            json!({"refreshToken": tokens["refreshToken"]})
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/auth/logout",
+            json!({"refreshToken": "never-issued"})
+        )
+        .await
+        .status(),
+        204
+    );
     problem(post(&app, "/auth/logout", json!({})).await, 400).await;
     app.shutdown().await;
 }
@@ -143,7 +247,19 @@ async fn an_expired_refresh_token_is_refused() {
     register(&app, "mia@example.com", "password123").await;
     let tokens = login(&app, "mia@example.com", "password123").await;
     let mut conn = app.pool("auth").get_owned().await.unwrap();
-    diesel::sql_query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'").execute(&mut conn).await.unwrap();
-    problem(post(&app, "/auth/refresh", json!({"refreshToken": tokens["refreshToken"]})).await, 401).await;
+    diesel::sql_query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    problem(
+        post(
+            &app,
+            "/auth/refresh",
+            json!({"refreshToken": tokens["refreshToken"]}),
+        )
+        .await,
+        401,
+    )
+    .await;
     app.shutdown().await;
 }

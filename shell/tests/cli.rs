@@ -1,0 +1,276 @@
+//! The process interface of `shell` (DESIGN.md "Process interface"), exercised on the real binary.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests"
+)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tessera_app::testkit::{TestDatabase, eventually, random_hex, redis_url};
+
+const SHELL: &str = env!("CARGO_BIN_EXE_shell");
+
+/// A command with a clean environment: only what the test sets reaches the binary.
+fn shell(env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(SHELL);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_FORMAT", "json");
+    // An empty working directory, so no developer .env file leaks in.
+    cmd.current_dir(std::env::temp_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn secrets() -> Vec<(&'static str, String)> {
+    vec![
+        ("JWT_SECRET", random_hex(32)),
+        ("INTERNAL_JWT_SECRET", random_hex(32)),
+        ("REDIS_URL", redis_url()),
+        ("REDIS_PREFIX", format!("test:{}", random_hex(8))),
+    ]
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("shell runs")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[cfg(feature = "auth")]
+async fn auth_db() -> TestDatabase {
+    let sets: [tessera_app::db::MigrationSet; 2] = [tessera_app::db::platform_migrations, || {
+        tessera_auth::MIGRATIONS
+    }];
+    TestDatabase::create("auth", &sets).await.unwrap()
+}
+
+#[test]
+fn openapi_prints_the_committed_document() {
+    let out = run(&mut shell(&[]).arg("openapi"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("pure JSON on stdout");
+    assert_eq!(printed["openapi"], "3.1.0");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        printed == committed,
+        "openapi.json is stale: run `just openapi` and commit the result"
+    );
+}
+
+#[test]
+fn unknown_or_missing_modules_fail_with_a_clear_message() {
+    let out = run(&mut shell(&secrets()).args(["serve", "--services", "bogus"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown module `bogus`"));
+    let out = run(&mut shell(&secrets()).args(["serve", "--services", "task"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not compiled into this binary"));
+}
+
+#[cfg(feature = "auth")]
+#[test]
+fn a_missing_secret_fails_fast_naming_the_variable() {
+    let out = run(&mut shell(&[(
+        "AUTH_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/x".to_owned(),
+    )])
+    .arg("serve"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JWT_SECRET must be set"), "{stderr}");
+}
+
+#[cfg(feature = "auth")]
+#[tokio::test]
+async fn serve_migrates_answers_and_exits_zero_on_sigterm() {
+    let db = auth_db().await;
+    let port = free_port();
+    let mut env = secrets();
+    env.push(("DATABASE_URL", db.url.clone()));
+    env.push(("PORT", port.to_string()));
+    env.push(("HOST", "127.0.0.1".to_owned()));
+    let mut child: Child = shell(&env)
+        .args(["serve", "--services", "auth"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/ready");
+    eventually(
+        Duration::from_secs(30),
+        "the process to be ready",
+        || async {
+            let res = client.get(&url).send().await.ok()?;
+            (res.status() == 200).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let health: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["service"], "auth");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = eventually(Duration::from_secs(15), "the process to exit", || {
+        let polled = child.try_wait().unwrap();
+        async move { polled }
+    })
+    .await
+    .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut logs).unwrap();
+    assert!(
+        logs.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "JSON log lines:\n{logs}"
+    );
+    assert!(logs.contains("\"stopped\""), "{logs}");
+}
+
+#[cfg(feature = "auth")]
+#[tokio::test]
+async fn migrate_then_admin_promote_makes_a_user_admin() {
+    let db = TestDatabase::migrated("shellmig", &[]).await.unwrap();
+    let mut env = secrets();
+    env.push(("AUTH_DATABASE_URL", db.url.clone()));
+    let out = run(shell(&env).args(["migrate", "--services", "auth"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO users (id, email, password_hash) VALUES ('0195f000-0000-7000-8000-000000000001', 'root@example.com', 'x')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let out = run(shell(&env).args(["admin", "promote", "nobody@example.com"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no live account"));
+    let out = run(shell(&env).args(["admin", "promote", "ROOT@example.com"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    #[derive(diesel::QueryableByName)]
+    struct Role {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        role: String,
+    }
+    let role: Role = diesel::sql_query("SELECT role FROM users")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(role.role, "ADMIN");
+}
+
+#[tokio::test]
+async fn queue_dead_lists_dead_jobs_and_replay_requeues_them() {
+    use tessera_app::queue::{Job, JobError, Queue, QueueSettings, Subscription};
+    use tokio_util::sync::CancellationToken;
+
+    let env = secrets();
+    let prefix = env
+        .iter()
+        .find(|(k, _)| *k == "REDIS_PREFIX")
+        .unwrap()
+        .1
+        .clone();
+    let settings = tessera_app::redis::RedisSettings {
+        url: redis_url(),
+        prefix: prefix.clone(),
+    };
+    let queue = Queue::connect(
+        &settings,
+        QueueSettings {
+            max_attempts: 1,
+            ..QueueSettings::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let job = Job::new("test.dead", serde_json::json!({"n": 1}));
+    let stop = CancellationToken::new();
+    let sub = Subscription::new("test.dead", "cli", |_job: Job| async {
+        Err(JobError::permanent(anyhow::anyhow!("always fails")))
+    });
+    let consumer = {
+        let (queue, stop) = (queue.clone(), stop.clone());
+        tokio::spawn(async move { queue.consume(vec![sub], "c1".to_owned(), stop).await })
+    };
+    queue.publish(&job).await.unwrap();
+    eventually(Duration::from_secs(10), "the job to be dead", || async {
+        (queue.list_dead().await.ok()?.len() == 1).then_some(())
+    })
+    .await
+    .unwrap();
+    stop.cancel();
+    let _ = consumer.await;
+
+    let out = run(shell(&env).args(["queue", "dead"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(line["jobId"], job.id.to_string());
+    assert_eq!(line["topic"], "test.dead");
+    assert!(
+        line.get("data").is_none(),
+        "payloads stay out of the listing"
+    );
+
+    let out = run(shell(&env).args(["queue", "replay", &job.id.to_string()]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replayed 1 job(s)"));
+    assert!(queue.list_dead().await.unwrap().is_empty());
+    tessera_app::testkit::delete_prefix(queue.client(), &prefix).await;
+}
