@@ -24,6 +24,9 @@ use crate::tokens::Tokens;
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// A domain's constructor.
+pub type BuildFn = fn(Platform) -> BoxFuture<anyhow::Result<Arc<dyn Module>>>;
+
 /// The static description of a domain crate.
 pub struct Domain {
     /// The module name used by `--services` (`auth`).
@@ -33,7 +36,7 @@ pub struct Domain {
     /// The domain's OpenAPI document.
     pub openapi: fn() -> utoipa::openapi::OpenApi,
     /// Builds the module from the platform. Parses the domain's own config, fails fast.
-    pub build: fn(Platform) -> BoxFuture<anyhow::Result<Arc<dyn Module>>>,
+    pub build: BuildFn,
 }
 
 /// A mounted domain: what it adds to the HTTP app and to the process.

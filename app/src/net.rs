@@ -25,8 +25,7 @@ impl TrustedProxies {
 /// The client IP of `req`: the peer address, or, when the peer is a trusted proxy, the last
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
 pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> Option<IpAddr> {
-    let peer = req.peer_addr().map(|a| a.ip());
-    let Some(peer) = peer else { return None };
+    let peer = req.peer_addr()?.ip();
     if !trusted.0.contains(&peer) {
         return Some(peer);
     }

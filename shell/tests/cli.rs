@@ -61,7 +61,7 @@ async fn auth_db() -> TestDatabase {
 
 #[test]
 fn openapi_prints_the_committed_document() {
-    let out = run(&mut shell(&[]).arg("openapi"));
+    let out = run(shell(&[]).arg("openapi"));
     assert!(
         out.status.success(),
         "{}",
@@ -82,10 +82,10 @@ fn openapi_prints_the_committed_document() {
 
 #[test]
 fn unknown_or_missing_modules_fail_with_a_clear_message() {
-    let out = run(&mut shell(&secrets()).args(["serve", "--services", "bogus"]));
+    let out = run(shell(&secrets()).args(["serve", "--services", "bogus"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown module `bogus`"));
-    let out = run(&mut shell(&secrets()).args(["serve", "--services", "task"]));
+    let out = run(shell(&secrets()).args(["serve", "--services", "task"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not compiled into this binary"));
 }
@@ -93,7 +93,7 @@ fn unknown_or_missing_modules_fail_with_a_clear_message() {
 #[cfg(feature = "auth")]
 #[test]
 fn a_missing_secret_fails_fast_naming_the_variable() {
-    let out = run(&mut shell(&[(
+    let out = run(shell(&[(
         "AUTH_DATABASE_URL",
         "postgres://postgres@127.0.0.1:5432/x".to_owned(),
     )])

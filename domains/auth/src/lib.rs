@@ -46,7 +46,7 @@ mod server {
     pub const DOMAIN: Domain = Domain {
         name: "auth",
         migrations: Some(|| MIGRATIONS),
-        openapi: openapi,
+        openapi,
         build: |platform| Box::pin(build(platform)),
     };
 

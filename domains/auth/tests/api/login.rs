@@ -106,7 +106,7 @@ async fn repeated_logins_for_one_email_are_throttled_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry >= 1 && retry <= 900, "{retry}");
+    assert!((1..=900).contains(&retry), "{retry}");
     let body = problem(res, 429).await;
     assert_eq!(body["type"], "urn:tessera:problem:rate-limited");
     // Another e-mail is not affected.
