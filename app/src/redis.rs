@@ -33,7 +33,10 @@ impl RedisSettings {
 /// The client reconnects forever with capped backoff, and commands fail after a timeout instead
 /// of waiting for a connection that may never come: Redis down means delay and 503s, not hangs.
 pub async fn connect(settings: &RedisSettings) -> anyhow::Result<Client> {
-    let config = Config::from_url(&settings.url)?;
+    let mut config = Config::from_url(&settings.url)?;
+    // fred's default gives up for good when the first connection fails; a Redis that is down at
+    // boot must only delay us.
+    config.fail_fast = false;
     let client = Builder::from_config(config)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(3);

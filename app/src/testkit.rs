@@ -251,6 +251,31 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    // A test that panicked never reached `shutdown`: still remove its Redis keys (best effort;
+    // its databases go with their own `Drop`).
+    fn drop(&mut self) {
+        if self.running.is_none() {
+            return;
+        }
+        let settings = self.platform.redis_settings.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(client) = crate::redis::connect(&settings).await {
+                    if client.wait_for_connect().await.is_ok() {
+                        delete_prefix(&client, &settings.prefix).await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// Deletes every key under `prefix:`.
 pub async fn delete_prefix(client: &fred::prelude::Client, prefix: &str) {
     let pattern = format!("{prefix}:*");

@@ -90,7 +90,11 @@ pub enum QueueAction {
 
 /// The domains compiled into this build, in mount order.
 // One push per feature; which lints fire depends on the features, so `allow`, not `expect`.
-#[allow(unused_mut, clippy::vec_init_then_push, reason = "the list depends on cargo features")]
+#[allow(
+    unused_mut,
+    clippy::vec_init_then_push,
+    reason = "the list depends on cargo features"
+)]
 pub fn compiled_domains() -> Vec<&'static Domain> {
     let mut domains: Vec<&'static Domain> = Vec::new();
     #[cfg(feature = "auth")]

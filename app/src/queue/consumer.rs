@@ -46,7 +46,8 @@ impl Queue {
     /// `consumer_name` identifies this worker inside each group (e.g. host name and pid); it
     /// must be unique among live workers. Redis outages are logged once and waited out. On
     /// cancellation no new job is read, in-flight handlers finish (bounded by
-    /// `handler_timeout`), and the call returns. It fails only for invalid subscriptions.
+    /// `handler_timeout`), and the call returns. It fails only for invalid subscriptions, and
+    /// returns at once when there are none.
     pub async fn consume(
         &self,
         subscriptions: Vec<Subscription>,
@@ -209,7 +210,11 @@ impl GroupWorker {
                         );
                         outage_since = Some(Instant::now());
                     } else {
-                        tracing::debug!(queue.group = %self.ctx.group, error = %format!("{err:#}"), "Redis still unavailable");
+                        tracing::debug!(
+                            queue.group = %self.ctx.group,
+                            error = %format!("{err:#}"),
+                            "Redis still unavailable"
+                        );
                     }
                     tokio::select! {
                         () = shutdown.cancelled() => {}
@@ -413,14 +418,20 @@ impl GroupCtx {
                 // Nothing can ever handle it; keep it for an operator instead of dropping it.
                 let error = format!("malformed job entry: {err}");
                 tracing::error!(
-                    queue.topic = %route.topic, queue.group = %self.group, stream.entry_id = %entry_id,
-                    error = %error, "dead-lettering a stream entry that holds no valid job"
+                    queue.topic = %route.topic,
+                    queue.group = %self.group,
+                    stream.entry_id = %entry_id,
+                    error = %error,
+                    "dead-lettering a stream entry that holds no valid job"
                 );
                 if let Err(err) = self
                     .dead_letter(key, route, &entry_id, raw, &error, 0)
                     .await
                 {
-                    tracing::error!(error = %format!("{err:#}"), "could not dead-letter a malformed entry");
+                    tracing::error!(
+                        error = %format!("{err:#}"),
+                        "could not dead-letter a malformed entry"
+                    );
                 }
                 return;
             }
@@ -511,7 +522,12 @@ impl GroupCtx {
                 }
             }
             Ok(Some(Outcome::Retrying { delay, error })) => {
-                tracing::warn!(duration_ms, retry_in_ms = delay.as_millis() as u64, error = %error, "job failed; will retry");
+                tracing::warn!(
+                    duration_ms,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %error,
+                    "job failed; will retry"
+                );
                 if let Some(m) = metrics {
                     m.retried.with_label_values(&labels).inc();
                 }

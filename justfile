@@ -1,0 +1,106 @@
+# Tessera developer tasks. `just` lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set dotenv-load
+
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/tessera-target")
+
+# Domains with a database, and the shell features that can be built alone.
+domains := "auth"
+features := "auth"
+pg := env_var_or_default("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+# List the recipes.
+default:
+    @just --list
+
+# Start the machine's PostgreSQL and Redis if they are down.
+services:
+    @.ci/services
+
+# Run the whole platform as one process on :4000 (creates databases and .env secrets on first run).
+dev: services _dev-env
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for d in {{domains}}; do
+      if [ "$(psql "{{pg}}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'tessera_$d'")" != "1" ]; then
+        psql "{{pg}}" -qc "CREATE DATABASE tessera_$d" && echo "created database tessera_$d"
+      fi
+    done
+    cargo build -p shell
+    echo
+    echo "  API         http://localhost:${PORT:-4000}    (e.g. POST /auth/register)"
+    echo "  health      http://localhost:${PORT:-4000}/health   ready: /ready   metrics: /metrics"
+    echo
+    LOG_FORMAT="${LOG_FORMAT:-pretty}" exec "$CARGO_TARGET_DIR/debug/shell" serve
+
+# Write .env with fresh random secrets and local URLs, unless it exists.
+_dev-env:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -f .env ] && exit 0
+    secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+    {
+      echo "# Written by 'just dev' on $(date -u +%FT%TZ). Local development only; never commit."
+      echo "JWT_SECRET=$(secret)"
+      echo "INTERNAL_JWT_SECRET=$(secret)"
+      for d in {{domains}}; do
+        echo "$(echo "$d" | tr a-z A-Z)_DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_$d"
+      done
+      echo "REDIS_URL=redis://127.0.0.1:6379"
+    } > .env
+    echo "wrote .env with new random secrets"
+
+# Every check and every test: formatting, lints, feature builds, wasm wire types, all tests.
+test: services check
+    cargo nextest run --workspace --all-features --profile ci
+
+# Formatting, clippy, each single-feature shell, and the wire types for wasm.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+    for f in {{features}}; do cargo build -q -p shell --no-default-features --features "$f"; done
+    cargo build -q -p shell --no-default-features
+    cargo check -q -p tessera-contracts --target wasm32-unknown-unknown
+    for d in {{domains}}; do cargo check -q -p "tessera-$d" --no-default-features --target wasm32-unknown-unknown; done
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Apply pending migrations (all compiled-in domains, or the ones named: `just migrate auth`).
+migrate *services: services
+    cargo run -q -p shell -- migrate {{ if services == "" { "" } else { "--services " + replace(services, " ", ",") } }}
+
+# Print a domain's schema from its migrated database (needs diesel_cli: see README).
+schema domain:
+    diesel print-schema --database-url "${{ uppercase(domain) }}_DATABASE_URL" --except-tables outbox processed_jobs
+
+# Regenerate the committed openapi.json.
+openapi:
+    cargo run -q -p shell -- openapi > openapi.json
+    @echo "openapi.json regenerated"
+
+# Measure login throughput and latency (16 concurrent clients) on a release build.
+bench: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
+    cargo build -q --release -p shell
+    db="tessera_bench_$$"
+    psql "{{pg}}" -qc "CREATE DATABASE $db"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+    env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" LOG_FORMAT=json RUST_LOG=warn \
+      JWT_SECRET="$(secret)" INTERNAL_JWT_SECRET="$(secret)" REDIS_PREFIX="bench:$$" \
+      AUTH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
+      LOGIN_ATTEMPTS_PER_EMAIL=1000000 LOGIN_ATTEMPTS_PER_IP=1000000 \
+      "$CARGO_TARGET_DIR/release/shell" serve --services auth > /tmp/tessera-bench.log 2>&1 &
+    pid=$!
+    trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; psql "{{pg}}" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"; redis-cli --scan --pattern "bench:$$:*" | xargs -r redis-cli del >/dev/null' EXIT
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+    curl -fs -o /dev/null -X POST -H 'content-type: application/json' \
+      -d '{"email":"bench@example.com","password":"bench-password"}' "http://127.0.0.1:$port/auth/register"
+    echo "login: 16 concurrent clients, 30 s, $(nproc) cores, argon2id m=19 MiB t=2 p=1"
+    hey -z 30s -c 16 -m POST -T application/json -d '{"email":"bench@example.com","password":"bench-password"}' \
+      "http://127.0.0.1:$port/auth/login" | grep -E 'Requests/sec|Average|Slowest|50%|90%|99%|\[2|\[4|\[5'
