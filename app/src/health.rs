@@ -10,6 +10,7 @@ use tessera_contracts::problem::FieldError;
 use crate::db::DbPool;
 use crate::error::ApiError;
 use crate::module::{ReadyCheck, run_checks};
+use crate::queue::Queue;
 use crate::telemetry::Metrics;
 
 /// What `/health` reports about this process.
@@ -30,6 +31,8 @@ pub struct Operational {
     pub checks: Arc<Vec<ReadyCheck>>,
     /// Every pool, for the gauges.
     pub pools: Arc<Vec<(&'static str, DbPool)>>,
+    /// The queue, for its gauges.
+    pub queue: Option<Queue>,
 }
 
 /// Adds the operational routes.

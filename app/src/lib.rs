@@ -5,6 +5,8 @@
 //! queue, the transactional outbox and its relay, and the [`module::Module`] interface that every
 //! domain implements so the `shell` binary can mount any subset of them.
 
+pub mod client;
+pub mod clients;
 pub mod config;
 pub mod db;
 pub mod error;

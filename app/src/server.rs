@@ -153,6 +153,7 @@ pub async fn start(
         info,
         checks: Arc::new(checks),
         pools: Arc::new(pools),
+        queue: Some(platform.queue.clone()),
     };
 
     let shutdown = CancellationToken::new();

@@ -352,4 +352,53 @@ mod tests {
             Some("worker".to_owned())
         );
     }
+
+    #[actix_web::test]
+    async fn each_extractor_accepts_only_its_own_kind_of_caller() {
+        use actix_web::{App, test};
+        let t = tokens();
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(t.clone()))
+                .route(
+                    "/user",
+                    web::get().to(|u: AuthUser| async move { u.id.to_string() }),
+                )
+                .route("/admin", web::get().to(|_a: AdminUser| async { "admin" }))
+                .route(
+                    "/internal",
+                    web::get().to(|s: ServiceCaller| async move { s.service }),
+                ),
+        )
+        .await;
+        let user = t
+            .issue_access(UserId(Uuid::new_v4()), "u@example.com", Role::User)
+            .unwrap_or_default();
+        let admin = t
+            .issue_access(UserId(Uuid::new_v4()), "a@example.com", Role::Admin)
+            .unwrap_or_default();
+        let service = t.issue_service("worker").unwrap_or_default();
+        let status = |path: &'static str, token: Option<String>| {
+            let mut req = test::TestRequest::get().uri(path);
+            if let Some(token) = token {
+                req = req.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
+            }
+            let app = &app;
+            async move {
+                test::call_service(app, req.to_request())
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(status("/user", Some(user.clone())).await, 200);
+        assert_eq!(status("/user", Some(service.clone())).await, 401);
+        assert_eq!(status("/user", None).await, 401);
+        assert_eq!(status("/admin", Some(user.clone())).await, 403);
+        assert_eq!(status("/admin", Some(admin.clone())).await, 200);
+        assert_eq!(status("/admin", None).await, 401);
+        assert_eq!(status("/internal", Some(service)).await, 200);
+        assert_eq!(status("/internal", Some(admin)).await, 401);
+        assert_eq!(status("/internal", None).await, 401);
+    }
 }

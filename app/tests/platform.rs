@@ -1,9 +1,11 @@
-//! Integration tests of the platform messaging pieces (queue, outbox, inbox) against the real
-//! Redis and Postgres of the machine.
+//! Integration tests of the platform pieces against the real Redis and Postgres of the machine:
+//! the queue, the outbox, the inbox, and the HTTP client for calls between services.
 
 #[path = "platform/support.rs"]
 mod support;
 
+#[path = "platform/client.rs"]
+mod client;
 #[path = "platform/inbox.rs"]
 mod inbox;
 #[path = "platform/outbox.rs"]

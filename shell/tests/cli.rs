@@ -140,6 +140,42 @@ async fn serve_migrates_answers_and_exits_zero_on_sigterm() {
         .unwrap();
     assert_eq!(health["service"], "auth");
 
+    // Traffic carrying secrets and addresses, which must not reach the logs.
+    let base = format!("http://127.0.0.1:{port}");
+    let creds =
+        serde_json::json!({"email": "secret.person@example.com", "password": "pw-never-logged-42"});
+    let res = client
+        .post(format!("{base}/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let tokens: serde_json::Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["accessToken"].as_str().unwrap().to_owned();
+    let refresh = tokens["refreshToken"].as_str().unwrap().to_owned();
+    client
+        .get(format!("{base}/auth/me?access_token={access}"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    let res = client
+        .post(format!("{base}/auth/forgot-password"))
+        .json(&serde_json::json!({"email": "secret.person@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -160,6 +196,18 @@ async fn serve_migrates_answers_and_exits_zero_on_sigterm() {
         "JSON log lines:\n{logs}"
     );
     assert!(logs.contains("\"stopped\""), "{logs}");
+    assert!(
+        logs.contains("login succeeded"),
+        "the traffic was logged at all:\n{logs}"
+    );
+    for secret in [
+        "secret.person@example.com",
+        "pw-never-logged-42",
+        access.as_str(),
+        refresh.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
 }
 
 #[cfg(feature = "auth")]

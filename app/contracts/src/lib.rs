@@ -1,10 +1,12 @@
 //! Shapes that cross a crate or process boundary and must have exactly one definition:
-//! identifiers, roles, event payloads and topics, the problem+json body, list pages.
+//! identifiers, roles, event payloads and topics, the problem+json body, list pages, and the
+//! request and response shapes of internal calls between domains (`notifications`).
 //!
 //! This crate has no server dependencies (no actix, no diesel), so the Dioxus web app can use
 //! the same types; CI checks that it builds for `wasm32-unknown-unknown`.
 
 pub mod events;
+pub mod notifications;
 pub mod page;
 pub mod problem;
 pub mod time;

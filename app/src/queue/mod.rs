@@ -138,6 +138,15 @@ impl Queue {
         &self.client
     }
 
+    /// Refreshes the queue gauges (pending, lag, delayed, dead) from Redis; `/metrics` calls it
+    /// on each scrape. A no-op without metrics.
+    pub async fn refresh_gauges(&self) -> anyhow::Result<()> {
+        if let Some(m) = &self.metrics {
+            m.observe(&self.stats().await?);
+        }
+        Ok(())
+    }
+
     /// The stream every job of `topic` is published to.
     pub fn stream_key(&self, topic: &str) -> String {
         self.redis.key(&["stream", topic])

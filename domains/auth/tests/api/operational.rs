@@ -54,6 +54,68 @@ async fn health_ready_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn a_database_that_goes_away_answers_503_and_the_service_recovers() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    use serde_json::json;
+    let app = app_with(&[("DB_ACQUIRE_TIMEOUT", "500ms")]).await;
+    register(&app, "sam@example.com", "password123").await;
+    let url = app.database_url("auth");
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = AsyncPgConnection::establish(&tessera_app::testkit::admin_url())
+        .await
+        .unwrap();
+    let set_allowed =
+        |allowed: bool| format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {allowed}");
+    diesel::sql_query(set_allowed(false))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let res = post(
+        &app,
+        "/auth/login",
+        json!({"email": "sam@example.com", "password": "password123"}),
+    )
+    .await;
+    assert!(res.headers().contains_key("retry-after"));
+    let body = problem(res, 503).await;
+    assert_eq!(body["type"], "urn:tessera:problem:unavailable");
+    let ready = app.client.get(app.url("/ready")).send().await.unwrap();
+    let body = problem(ready, 503).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("database:auth"),
+        "{body}"
+    );
+
+    diesel::sql_query(set_allowed(true))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the service to recover",
+        || async {
+            let res = post(
+                &app,
+                "/auth/login",
+                json!({"email": "sam@example.com", "password": "password123"}),
+            )
+            .await;
+            (res.status() == 200).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_database_that_is_down_makes_the_service_unready_and_requests_503() {
     // An auth database URL that points at a closed port: the pool cannot connect.
     let app = app().await;
