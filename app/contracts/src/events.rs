@@ -16,12 +16,14 @@ pub mod topics {
     pub const USER_REGISTERED: &str = "user.registered";
     /// An admin deleted a user ([`super::UserDeleted`]).
     pub const USER_DELETED: &str = "user.deleted";
-    /// A task was created.
+    /// A task was created ([`super::TaskCreated`]).
     pub const TASK_CREATED: &str = "task.created";
-    /// A task moved into `COMPLETED`.
+    /// A task moved into `COMPLETED` ([`super::TaskCompleted`]).
     pub const TASK_COMPLETED: &str = "task.completed";
     /// A one-off e-mail to send ([`super::EmailSend`]).
     pub const EMAIL_SEND: &str = "email.send";
+    /// An admin changed a user's role ([`super::UserRoleChanged`]).
+    pub const USER_ROLE_CHANGED: &str = "user.role_changed";
 }
 
 /// `user.registered`: a new account exists.
@@ -64,4 +66,46 @@ pub struct EmailSend {
     pub template: String,
     /// The template's variables.
     pub data: serde_json::Value,
+}
+
+/// `user.role_changed`: `shell admin promote` (or a later admin API) changed a user's role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRoleChanged {
+    /// The user.
+    pub user_id: UserId,
+    /// The new role.
+    pub role: Role,
+}
+
+/// `task.created`: a user created a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCreated {
+    /// The task's id.
+    pub task_id: uuid::Uuid,
+    /// Its owner.
+    pub user_id: UserId,
+    /// Its title (for the notification text).
+    pub title: String,
+    /// Whether this is the first task the user ever created (the welcome e-mail goes out once).
+    pub first_task: bool,
+    /// When it was created.
+    #[serde(with = "crate::time::millis")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// `task.completed`: a task moved into `COMPLETED` (once per transition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCompleted {
+    /// The task's id.
+    pub task_id: uuid::Uuid,
+    /// Its owner.
+    pub user_id: UserId,
+    /// Its title.
+    pub title: String,
+    /// When it was completed.
+    #[serde(with = "crate::time::millis")]
+    pub completed_at: DateTime<Utc>,
 }

@@ -8,6 +8,7 @@
 pub mod events;
 pub mod notifications;
 pub mod page;
+pub mod patch;
 pub mod problem;
 pub mod time;
 

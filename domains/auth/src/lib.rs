@@ -207,11 +207,29 @@ mod server {
         }
     }
 
-    /// Makes the live account with `email` an administrator (`shell admin promote`).
+    /// Makes the live account with `email` an administrator (`shell admin promote`) and
+    /// announces it (`user.role_changed`) in the same transaction, so the user domain's profile
+    /// follows. False when no live account has that address.
     pub async fn promote(pool: &DbPool, email: &str) -> anyhow::Result<bool> {
+        use diesel_async::AsyncConnection;
+        use tessera_contracts::events::UserRoleChanged;
+        use tessera_contracts::{Role, UserId};
         let email =
             crate::wire::Email::parse(email).map_err(|e| anyhow::anyhow!("email {}", e.message))?;
         let mut conn = pool.get().await?;
-        Ok(crate::store::promote(&mut conn, email.as_str()).await?)
+        let promoted = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                let Some(id) = crate::store::promote(conn, email.as_str()).await? else {
+                    return Ok(false);
+                };
+                let event = UserRoleChanged {
+                    user_id: UserId(id),
+                    role: Role::Admin,
+                };
+                tessera_app::outbox::enqueue(conn, topics::USER_ROLE_CHANGED, &event, None).await?;
+                Ok(true)
+            })
+            .await?;
+        Ok(promoted)
     }
 }

@@ -75,9 +75,9 @@ pub async fn find_live_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryRes
         .optional()
 }
 
-/// Makes the live account with this e-mail an admin; false when there is none.
-pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
-    let n = diesel::update(
+/// Makes the live account with this e-mail an admin, returning its id; `None` when there is none.
+pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<Uuid>> {
+    diesel::update(
         users::table
             .filter(users::email.eq(email))
             .filter(users::deleted_at.is_null()),
@@ -86,9 +86,10 @@ pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<b
         users::role.eq("ADMIN"),
         users::updated_at.eq(diesel::dsl::now),
     ))
-    .execute(conn)
-    .await?;
-    Ok(n == 1)
+    .returning(users::id)
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Marks a user deleted (keeping the first deletion time) and revokes all their refresh tokens.

@@ -1,0 +1,1 @@
+//! The task domain (being written).
