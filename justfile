@@ -51,8 +51,8 @@ _dev-env:
     } > .env
     echo "wrote .env with new random secrets"
 
-# Every check and every test: formatting, lints, feature builds, wasm wire types, all tests.
-test: services check
+# Every check and every test: formatting, lints, feature builds, wasm wire types, schema drift, all tests.
+test: services check schema-check
     cargo nextest run --workspace --all-features --profile ci
 
 # Formatting, clippy, each single-feature shell, and the wire types for wasm.
@@ -75,6 +75,30 @@ migrate *services: services
 # Print a domain's schema from its migrated database (needs diesel_cli: see README).
 schema domain:
     diesel print-schema --database-url "${{ uppercase(domain) }}_DATABASE_URL" --except-tables outbox processed_jobs
+
+# Fail when a committed schema.rs differs from what its migrations produce (needs diesel_cli).
+schema-check: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v diesel >/dev/null || { echo "diesel_cli is missing: see README (Tests)" >&2; exit 1; }
+    cargo build -q -p shell
+    base="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    base="${base%/*}"
+    failed=0
+    for d in {{domains}}; do
+      db="tessera_schema_${d}_$$"
+      psql "{{pg}}" -qc "CREATE DATABASE $db"
+      url="$base/$db"
+      env -i PATH="$PATH" DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=warn "$CARGO_TARGET_DIR/debug/shell" migrate --services "$d"
+      if ! diff -u "domains/$d/src/schema.rs" <(diesel print-schema --database-url "$url" --except-tables outbox processed_jobs); then
+        echo "domains/$d/src/schema.rs is stale: run 'just schema $d' against a migrated database" >&2; failed=1
+      fi
+      if [ "$d" = "auth" ] && ! diff -u app/src/platform_schema.rs <(diesel print-schema --database-url "$url" --only-tables outbox processed_jobs); then
+        echo "app/src/platform_schema.rs is stale" >&2; failed=1
+      fi
+      psql "{{pg}}" -qc "DROP DATABASE $db WITH (FORCE)"
+    done
+    [ "$failed" = 0 ] && echo "schema.rs files match their migrations"
 
 # Regenerate the committed openapi.json.
 openapi:

@@ -22,4 +22,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(outbox, processed_jobs);
+diesel::allow_tables_to_appear_in_same_query!(outbox, processed_jobs,);
