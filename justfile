@@ -6,8 +6,8 @@ set dotenv-load
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/tessera-target")
 
 # Domains with a database, and the shell features that can be built alone.
-domains := "auth"
-features := "auth"
+domains := "auth user task"
+features := "auth user task"
 pg := env_var_or_default("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 # List the recipes.

@@ -125,3 +125,25 @@ impl NotificationClient for HttpNotificationClient {
         })
     }
 }
+
+/// In-process adapters that mounted domains provide to the other domains of the same process.
+///
+/// A providing module registers its adapter while it is built; a calling module asks at call
+/// time and falls back to the HTTP adapter when nothing was registered (the provider runs in
+/// another process). Asking at call time means build order does not matter.
+#[derive(Default)]
+pub struct LocalServices {
+    notification: std::sync::OnceLock<std::sync::Arc<dyn NotificationClient>>,
+}
+
+impl LocalServices {
+    /// Registers the in-process notification client; a second registration is ignored.
+    pub fn provide_notification(&self, client: std::sync::Arc<dyn NotificationClient>) {
+        let _ = self.notification.set(client);
+    }
+
+    /// The in-process notification client, when the notification domain is mounted here.
+    pub fn notification(&self) -> Option<std::sync::Arc<dyn NotificationClient>> {
+        self.notification.get().cloned()
+    }
+}

@@ -135,6 +135,8 @@ pub struct Platform {
     pub pool_settings: PoolSettings,
     /// Whether this process mounts exactly one domain (then plain `DATABASE_URL` is accepted).
     pub single_domain: bool,
+    /// In-process adapters the mounted domains provide to each other.
+    pub local: Arc<crate::clients::LocalServices>,
 }
 
 impl Platform {

@@ -45,6 +45,7 @@ pub async fn platform(env: Env, single_domain: bool) -> anyhow::Result<Platform>
         metrics,
         pool_settings,
         single_domain,
+        local: Arc::default(),
     })
 }
 

@@ -314,6 +314,16 @@ pub async fn spawn_app(
     domains: &[&'static Domain],
     overrides: &[(&str, &str)],
 ) -> anyhow::Result<TestApp> {
+    spawn_app_on(domains, overrides, TcpListener::bind("127.0.0.1:0")?).await
+}
+
+/// Like [`spawn_app`], on a listener the test bound itself (to know the address before the app
+/// exists, e.g. to start a service after its callers).
+pub async fn spawn_app_on(
+    domains: &[&'static Domain],
+    overrides: &[(&str, &str)],
+    listener: TcpListener,
+) -> anyhow::Result<TestApp> {
     let mut env = base_env(overrides);
     let mut databases = Vec::new();
     for d in domains {
@@ -328,7 +338,6 @@ pub async fn spawn_app(
     }
     let platform = server::platform(env.clone(), domains.len() == 1).await?;
     platform.redis.wait_for_connect().await?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
     let http = HttpSettings::from_env(&env, 0)?;
     let running = server::start(platform.clone(), domains, http, Some(listener)).await?;
     let base = format!("http://{}", running.addr);
@@ -369,4 +378,35 @@ where
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// The HTTP API of the test SMTP catcher (maildev; `TEST_MAIL_API`, default
+/// `http://127.0.0.1:1080`). `.ci/services` starts it with SMTP on 1025.
+pub fn mail_api() -> String {
+    std::env::var("TEST_MAIL_API").unwrap_or_else(|_| "http://127.0.0.1:1080".to_owned())
+}
+
+/// The SMTP variables that point an app at the test catcher.
+pub fn smtp_env() -> Vec<(&'static str, String)> {
+    let host = std::env::var("TEST_SMTP_HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+    let port = std::env::var("TEST_SMTP_PORT").unwrap_or_else(|_| "1025".to_owned());
+    vec![("SMTP_HOST", host), ("SMTP_PORT", port)]
+}
+
+/// Every message the catcher holds whose envelope recipient is `address` (tests share one
+/// catcher, so each uses its own addresses). Each is maildev's JSON: `subject`, `html`, `text`,
+/// `to`, `from`, `headers`.
+pub async fn mails_to(address: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let all: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/api/email", mail_api())).await?.error_for_status()?.json().await?;
+    let wanted = address.to_ascii_lowercase();
+    Ok(all
+        .into_iter()
+        .filter(|m| {
+            let recipients = m["envelope"]["to"].as_array().into_iter().flatten().chain(m["to"].as_array().into_iter().flatten());
+            recipients
+                .filter_map(|r| r["address"].as_str())
+                .any(|a| a.eq_ignore_ascii_case(&wanted))
+        })
+        .collect())
 }

@@ -99,6 +99,10 @@ pub fn compiled_domains() -> Vec<&'static Domain> {
     let mut domains: Vec<&'static Domain> = Vec::new();
     #[cfg(feature = "auth")]
     domains.push(&tessera_auth::DOMAIN);
+    #[cfg(feature = "user")]
+    domains.push(&tessera_user::DOMAIN);
+    #[cfg(feature = "task")]
+    domains.push(&tessera_task::DOMAIN);
     domains
 }
 

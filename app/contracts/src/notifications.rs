@@ -15,6 +15,22 @@ use utoipa::ToSchema;
 
 use crate::UserId;
 
+/// The e-mail templates `POST /notifications/send` renders (`SendNotification::template`), and
+/// the `data` each reads. Unknown keys in `data` are ignored; the recipient's name comes from the
+/// notification service's address book, not from `data`.
+pub mod templates {
+    /// The welcome e-mail for a user's first task. `data`: `title` (the task's title) and
+    /// `taskUrl` (an `http(s)` link to it; the task list when absent), both optional.
+    pub const TASK_CREATED: &str = "task-created";
+    /// The congratulations e-mail for a completed task. `data`: as for [`TASK_CREATED`].
+    pub const TASK_COMPLETED: &str = "task-completed";
+    /// The password-reset e-mail. `data`: `resetUrl` (required, an `http(s)` URL) and
+    /// `expiresInMinutes` (optional, a positive integer: how long the link works).
+    pub const PASSWORD_RESET: &str = "password-reset";
+    /// Every template name.
+    pub const ALL: [&str; 3] = [TASK_CREATED, TASK_COMPLETED, PASSWORD_RESET];
+}
+
 /// How serious a notification is; the web app picks its colour and icon from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

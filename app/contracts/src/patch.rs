@@ -20,6 +20,12 @@ impl<T> Patch<T> {
         !matches!(self, Patch::Keep)
     }
 
+    /// Whether the field is absent; for `#[serde(skip_serializing_if = "Patch::is_keep")]`, so a
+    /// client serialising a body leaves `Keep` fields out instead of sending `null` (clear).
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Patch::Keep)
+    }
+
     /// Maps the value, keeping `Keep` and `Clear`.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
         match self {
@@ -58,6 +64,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// `Keep` serialises as `null` only when a field is not skipped; pair it with
+/// `skip_serializing_if = "Patch::is_keep"`.
 impl<T: Serialize> Serialize for Patch<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

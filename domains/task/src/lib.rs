@@ -1,1 +1,136 @@
-//! The task domain (being written).
+//! The task domain: each user's tasks, listed with filters, search, sorts and pages; idempotent
+//! creation; and the `task.created` / `task.completed` events, written to the outbox in the
+//! same transaction as the change.
+//!
+//! Its surface: [`DOMAIN`] (build, routes, migrations, OpenAPI), and the wire types in [`wire`],
+//! which build without the `server` feature for the web app.
+
+pub mod wire;
+
+#[cfg(feature = "server")]
+mod routes;
+#[cfg(feature = "server")]
+mod schema;
+#[cfg(feature = "server")]
+pub mod service;
+#[cfg(feature = "server")]
+mod store;
+
+#[cfg(feature = "server")]
+pub use server::{DOMAIN, MIGRATIONS, openapi};
+
+#[cfg(feature = "server")]
+mod server {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use actix_web::web;
+    use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+    use tessera_app::db::DbPool;
+    use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
+    use tessera_app::outbox::{OutboxRelay, RelaySettings};
+    use tokio_util::sync::CancellationToken;
+    use utoipa::OpenApi;
+
+    use crate::service::{TaskSettings, Tasks};
+
+    /// The task database's migrations (`migrations/task`).
+    pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/task");
+
+    /// The task domain as the shell mounts it.
+    pub const DOMAIN: Domain = Domain {
+        name: "task",
+        migrations: Some(|| MIGRATIONS),
+        openapi,
+        build: |platform| Box::pin(build(platform)),
+    };
+
+    /// How often expired idempotency keys are deleted.
+    const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(
+            crate::routes::create_task,
+            crate::routes::list_tasks,
+            crate::routes::get_task,
+            crate::routes::update_task,
+            crate::routes::delete_task,
+        ),
+        tags((name = "tasks", description = "A user's tasks"))
+    )]
+    struct ApiDoc;
+
+    /// The task domain's OpenAPI paths and schemas.
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
+    }
+
+    struct TaskModule {
+        tasks: Tasks,
+        relay: OutboxRelay,
+    }
+
+    async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
+        let url = platform.database_url("task")?;
+        let settings = TaskSettings {
+            idempotency_ttl: platform
+                .env
+                .duration_or("IDEMPOTENCY_KEY_TTL", Duration::from_secs(24 * 3600))?,
+        };
+        let tasks = Tasks {
+            pool: platform.pool(&url),
+            settings,
+        };
+        let relay = OutboxRelay::new(
+            tasks.pool.clone(),
+            url,
+            platform.queue.clone(),
+            RelaySettings::default(),
+        );
+        Ok(Arc::new(TaskModule { tasks, relay }))
+    }
+
+    /// Deletes expired idempotency keys now and every [`KEY_PURGE_INTERVAL`] until `shutdown`.
+    async fn purge_keys(tasks: Tasks, shutdown: CancellationToken) {
+        loop {
+            match tasks.purge_expired_keys().await {
+                Ok(deleted) => tracing::debug!(deleted, "expired idempotency keys deleted"),
+                Err(err) => tracing::warn!(
+                    error = %format!("{:#}", anyhow::Error::from(err)),
+                    "idempotency key clean-up failed"
+                ),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(KEY_PURGE_INTERVAL) => {}
+            }
+        }
+    }
+
+    impl Module for TaskModule {
+        fn name(&self) -> &'static str {
+            "task"
+        }
+
+        fn configure(&self, cfg: &mut web::ServiceConfig) {
+            cfg.app_data(web::Data::new(self.tasks.clone()))
+                .configure(crate::routes::configure);
+        }
+
+        fn ready_checks(&self) -> Vec<ReadyCheck> {
+            vec![ReadyCheck::database("task", self.tasks.pool.clone())]
+        }
+
+        fn background(&self, shutdown: CancellationToken) -> Vec<BoxFuture<()>> {
+            vec![
+                Box::pin(self.relay.clone().run(shutdown.clone())),
+                Box::pin(purge_keys(self.tasks.clone(), shutdown)),
+            ]
+        }
+
+        fn pools(&self) -> Vec<(&'static str, DbPool)> {
+            vec![("task", self.tasks.pool.clone())]
+        }
+    }
+}

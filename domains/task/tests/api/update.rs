@@ -1,0 +1,166 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::helpers::*;
+
+#[tokio::test]
+async fn patch_changes_only_the_fields_given_and_bumps_updated_at() {
+    let app = app().await;
+    let ada = user(&app);
+    let task = create(
+        &app,
+        &ada,
+        json!({"title": "draft", "description": "notes", "priority": "LOW", "dueDate": "2026-12-01T00:00:00Z"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let updated = update(
+        &app,
+        &ada,
+        &task["id"],
+        json!({"title": "  final  ", "priority": "HIGH"}),
+    )
+    .await;
+    assert_eq!(updated["title"], "final");
+    assert_eq!(updated["priority"], "HIGH");
+    for same in [
+        "id",
+        "userId",
+        "description",
+        "status",
+        "dueDate",
+        "createdAt",
+        "completedAt",
+    ] {
+        assert_eq!(updated[same], task[same], "{same}");
+    }
+    assert!(
+        updated["updatedAt"].as_str().unwrap() > task["updatedAt"].as_str().unwrap(),
+        "{} -> {}",
+        task["updatedAt"],
+        updated["updatedAt"]
+    );
+
+    let updated = update(
+        &app,
+        &ada,
+        &task["id"],
+        json!({"dueDate": "2027-01-02T03:04:05.678+02:00", "description": "more notes"}),
+    )
+    .await;
+    assert_eq!(updated["dueDate"], "2027-01-02T01:04:05.678Z");
+    assert_eq!(updated["description"], "more notes");
+
+    let stored: Value = send(get(&app, &ada, &task_path(&task["id"])))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored, updated);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn null_clears_description_and_due_date() {
+    let app = app().await;
+    let ada = user(&app);
+    let task = create(
+        &app,
+        &ada,
+        json!({"title": "t", "description": "d", "dueDate": "2026-12-01T00:00:00Z"}),
+    )
+    .await;
+    let updated = update(&app, &ada, &task["id"], json!({"description": null})).await;
+    assert_eq!(updated["description"], Value::Null);
+    assert_eq!(updated["dueDate"], "2026-12-01T00:00:00.000Z", "untouched");
+    let updated = update(&app, &ada, &task["id"], json!({"dueDate": null})).await;
+    assert_eq!(updated["dueDate"], Value::Null);
+    assert_eq!(updated["title"], "t");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_patches_are_400s_naming_the_field_and_change_nothing() {
+    let app = app().await;
+    let ada = user(&app);
+    let task = create(&app, &ada, json!({"title": "t", "description": "d"})).await;
+    let path = task_path(&task["id"]);
+    for (body, fields) in [
+        (json!({"title": null}), vec!["title"]),
+        (json!({"status": null}), vec!["status"]),
+        (json!({"priority": null}), vec!["priority"]),
+        (json!({"title": " "}), vec!["title"]),
+        (json!({"title": "x".repeat(201)}), vec!["title"]),
+        (
+            json!({"description": "d".repeat(5001)}),
+            vec!["description"],
+        ),
+        (json!({"status": "DONE"}), vec!["status"]),
+        (json!({"priority": "x"}), vec!["priority"]),
+        (json!({"dueDate": "next week"}), vec!["dueDate"]),
+        (json!({"userId": uuid::Uuid::new_v4()}), vec!["userId"]),
+        (
+            json!({"title": null, "status": "DONE", "dueDate": "x", "description": null}),
+            vec!["title", "status", "dueDate"],
+        ),
+    ] {
+        let res = send(patch(&app, &ada, &path).json(&body)).await;
+        let problem = problem(res, 400).await;
+        assert_eq!(named_fields(&problem), fields, "{body} -> {problem}");
+    }
+    let res = send(patch(&app, &ada, &path).json(&json!({}))).await;
+    let empty = problem(res, 400).await;
+    assert!(
+        empty["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at least one field"),
+        "{empty}"
+    );
+
+    let stored: Value = send(get(&app, &ada, &path)).await.json().await.unwrap();
+    assert_eq!(stored, task, "unchanged");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn completed_at_is_set_on_completion_kept_while_completed_and_cleared_on_reopening() {
+    let app = app().await;
+    let ada = user(&app);
+    let task = create_titled(&app, &ada, "t").await;
+    let id = &task["id"];
+
+    let started = update(&app, &ada, id, json!({"status": "IN_PROGRESS"})).await;
+    assert_eq!(started["completedAt"], Value::Null);
+
+    let done = update(&app, &ada, id, json!({"status": "COMPLETED"})).await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert!(done["completedAt"].is_string(), "{done}");
+    assert_eq!(done["completedAt"], done["updatedAt"]);
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = update(
+        &app,
+        &ada,
+        id,
+        json!({"status": "COMPLETED", "title": "t2"}),
+    )
+    .await;
+    assert_eq!(again["completedAt"], done["completedAt"], "kept");
+
+    let renamed = update(&app, &ada, id, json!({"title": "t3"})).await;
+    assert_eq!(renamed["completedAt"], done["completedAt"], "kept");
+
+    let reopened = update(&app, &ada, id, json!({"status": "PENDING"})).await;
+    assert_eq!(reopened["completedAt"], Value::Null);
+
+    let cancelled_done = update(&app, &ada, id, json!({"status": "COMPLETED"})).await;
+    assert!(
+        cancelled_done["completedAt"].as_str().unwrap() > done["completedAt"].as_str().unwrap()
+    );
+    let cancelled = update(&app, &ada, id, json!({"status": "CANCELLED"})).await;
+    assert_eq!(cancelled["completedAt"], Value::Null);
+    app.shutdown().await;
+}

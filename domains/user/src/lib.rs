@@ -1,0 +1,151 @@
+//! The user domain: profiles (name, bio, avatar) of the accounts the auth domain owns, read by
+//! their owner or an admin, edited by their owner, listed and soft-deleted by admins.
+//!
+//! Profiles come from the `user.registered` event (or from the owner's token, when the first
+//! read beats the event) and follow `user.role_changed`; deleting one announces `user.deleted`.
+//!
+//! Its surface: [`DOMAIN`] (build, routes, migrations, OpenAPI), and the wire types in [`wire`],
+//! which build without the `server` feature for the web app.
+
+pub mod wire;
+
+#[cfg(feature = "server")]
+mod routes;
+#[cfg(feature = "server")]
+mod schema;
+#[cfg(feature = "server")]
+pub mod service;
+#[cfg(feature = "server")]
+mod store;
+
+#[cfg(feature = "server")]
+pub use server::{DOMAIN, MIGRATIONS, openapi};
+
+#[cfg(feature = "server")]
+mod server {
+    use std::sync::Arc;
+
+    use actix_web::web;
+    use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+    use serde::de::DeserializeOwned;
+    use tessera_app::db::DbPool;
+    use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
+    use tessera_app::outbox::{OutboxRelay, RelaySettings};
+    use tessera_app::queue::{Job, JobError, Subscription};
+    use tessera_contracts::events::{UserRegistered, UserRoleChanged, topics};
+    use utoipa::OpenApi;
+
+    use crate::service::{CONSUMER, UserError, Users};
+
+    /// The user database's migrations (`migrations/user`).
+    pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/user");
+
+    /// The user domain as the shell mounts it.
+    pub const DOMAIN: Domain = Domain {
+        name: "user",
+        migrations: Some(|| MIGRATIONS),
+        openapi,
+        build: |platform| Box::pin(build(platform)),
+    };
+
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(
+            crate::routes::list_users,
+            crate::routes::get_user,
+            crate::routes::update_user,
+            crate::routes::delete_user,
+        ),
+        tags((name = "users", description = "Profiles: the owner's, and every user's for admins"))
+    )]
+    struct ApiDoc;
+
+    /// The user domain's OpenAPI paths and schemas.
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
+    }
+
+    struct UserModule {
+        users: Users,
+        relay: OutboxRelay,
+    }
+
+    async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
+        let url = platform.database_url("user")?;
+        let users = Users {
+            pool: platform.pool(&url),
+        };
+        let relay = OutboxRelay::new(
+            users.pool.clone(),
+            url,
+            platform.queue.clone(),
+            RelaySettings::default(),
+        );
+        Ok(Arc::new(UserModule { users, relay }))
+    }
+
+    /// Subscribes the `user` group to `topic`: a payload that does not parse can never succeed
+    /// (dead-lettered at once); any other failure (the database) is retried.
+    fn subscribe<E, F, Fut>(users: &Users, topic: &'static str, apply: F) -> Subscription
+    where
+        E: DeserializeOwned + Send + 'static,
+        F: Fn(Users, Job, E) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), UserError>> + Send + 'static,
+    {
+        let users = users.clone();
+        Subscription::new(topic, CONSUMER, move |job: Job| {
+            let users = users.clone();
+            let apply = apply.clone();
+            Box::pin(async move {
+                let event: E = serde_json::from_value(job.data.clone()).map_err(|e| {
+                    JobError::Permanent(anyhow::anyhow!("malformed {topic} payload: {e}"))
+                })?;
+                apply(users, job, event)
+                    .await
+                    .map_err(|e| JobError::Retry(anyhow::anyhow!(e)))
+            }) as BoxFuture<Result<(), JobError>>
+        })
+    }
+
+    impl Module for UserModule {
+        fn name(&self) -> &'static str {
+            "user"
+        }
+
+        fn configure(&self, cfg: &mut web::ServiceConfig) {
+            cfg.app_data(web::Data::new(self.users.clone()))
+                .configure(crate::routes::configure);
+        }
+
+        fn ready_checks(&self) -> Vec<ReadyCheck> {
+            vec![ReadyCheck::database("user", self.users.pool.clone())]
+        }
+
+        fn subscriptions(&self) -> Vec<Subscription> {
+            vec![
+                subscribe(
+                    &self.users,
+                    topics::USER_REGISTERED,
+                    |users, job, event: UserRegistered| async move {
+                        users.on_registered(job.id, event).await
+                    },
+                ),
+                subscribe(
+                    &self.users,
+                    topics::USER_ROLE_CHANGED,
+                    |users, job, event: UserRoleChanged| async move {
+                        users.on_role_changed(job.id, event).await
+                    },
+                ),
+            ]
+        }
+
+        fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {
+            vec![Box::pin(self.relay.clone().run(shutdown))]
+        }
+
+        fn pools(&self) -> Vec<(&'static str, DbPool)> {
+            vec![("user", self.users.pool.clone())]
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! HTTP handlers of `/users/*`: extract, call one use case, map the result.
+
+use actix_web::error::QueryPayloadError;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use tessera_app::error::ApiError;
+use tessera_app::telemetry::RequestId;
+use tessera_app::tokens::{AdminUser, AuthUser};
+use tessera_contracts::UserId;
+use tessera_contracts::page::Page;
+use tessera_contracts::problem::Problem;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::service::{ListUsers, Users};
+use crate::wire::{Profile, UpdateProfileRequest};
+
+/// Mounts the routes under `/users`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        // Resources (not bare routes) so a wrong method answers 405 rather than 404.
+        web::scope("/users")
+            .service(web::resource("").get(list_users))
+            .service(
+                web::resource("/{id}")
+                    .get(get_user)
+                    .patch(update_user)
+                    .delete(delete_user),
+            ),
+    );
+}
+
+/// The query string of `GET /users`. Values are read as text and parsed by the use case, so
+/// each bad one is a 400 naming its parameter; unknown parameters are refused too.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// The page number, from 1 (default 1).
+    #[param(value_type = Option<u32>, minimum = 1, example = 1)]
+    page: Option<String>,
+    /// The page size, 1 to 100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
+    limit: Option<String>,
+    /// Case-insensitive text (1 to 100 characters, trimmed) found in the name or the e-mail.
+    #[param(min_length = 1, max_length = 100, example = "ada")]
+    q: Option<String>,
+}
+
+/// Reads the query string, naming an unknown or repeated parameter in the problem's `errors`
+/// (the platform's `QueryConfig` only says so in `detail`).
+fn list_query(req: &HttpRequest) -> Result<ListUsersQuery, ApiError> {
+    match web::Query::<ListUsersQuery>::from_query(req.query_string()) {
+        Ok(query) => Ok(query.into_inner()),
+        Err(QueryPayloadError::Deserialize(e)) => {
+            let msg = e.to_string();
+            let named = |prefix: &str| {
+                msg.strip_prefix(prefix)
+                    .and_then(|rest| rest.split('`').next())
+                    .map(str::to_owned)
+            };
+            Err(if let Some(field) = named("unknown field `") {
+                ApiError::field(&field, "is not a known parameter")
+            } else if let Some(field) = named("duplicate field `") {
+                ApiError::field(&field, "must be given at most once")
+            } else {
+                ApiError::bad_request(format!("invalid query string: {msg}"))
+            })
+        }
+        Err(e) => Err(ApiError::bad_request(format!("invalid query string: {e}"))),
+    }
+}
+
+/// A user's profile: the owner's (made on the first read if the registration event is late) or,
+/// for an admin, anyone's.
+#[utoipa::path(
+    get, path = "/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user id (the access token's `userId`)")),
+    responses(
+        (status = 200, description = "The profile", body = Profile),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, deleted, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_user(
+    users: web::Data<Users>,
+    caller: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let profile = users.get(&caller, UserId(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(profile))
+}
+
+/// Changes the caller's own profile: a field set to `null` is cleared, an absent one kept.
+#[utoipa::path(
+    patch, path = "/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user id; must be the caller's")),
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, description = "The whole updated profile", body = Profile),
+        (status = 400, description = "Malformed id or body, unknown field, no field, or invalid value", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An admin editing someone else's profile", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, deleted, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_user(
+    users: web::Data<Users>,
+    caller: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateProfileRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let profile = users
+        .update(&caller, UserId(id.into_inner()), body.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(profile))
+}
+
+/// Every live profile, newest first (admins only).
+#[utoipa::path(
+    get, path = "/users", tag = "users",
+    security(("bearer" = [])),
+    params(ListUsersQuery),
+    responses(
+        (status = 200, description = "One page of profiles", body = Page<Profile>),
+        (status = 400, description = "Bad or unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_users(
+    users: web::Data<Users>,
+    admin: AdminUser,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = list_query(&req)?;
+    let list = ListUsers::parse(
+        query.page.as_deref(),
+        query.limit.as_deref(),
+        query.q.as_deref(),
+    )?;
+    Ok(HttpResponse::Ok().json(users.list(&admin, list).await?))
+}
+
+/// Soft-deletes a user (admins only): the profile leaves every list and `user.deleted` tells the
+/// other domains (auth stops the account's logins and refreshes).
+#[utoipa::path(
+    delete, path = "/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or already deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_user(
+    users: web::Data<Users>,
+    admin: AdminUser,
+    rid: RequestId,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    users
+        .delete(&admin, UserId(id.into_inner()), &rid.0)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
