@@ -5,9 +5,9 @@ set dotenv-load
 
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/tessera-target")
 
-# Domains with a database, and the shell features that can be built alone.
-domains := "auth user task"
-features := "auth user task"
+# Domains with a database, and the shell features (one per domain crate) that can be built alone.
+domains := "auth user task notification"
+features := "auth user task notification worker"
 pg := env_var_or_default("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 # List the recipes.
@@ -31,6 +31,7 @@ dev: services _dev-env
     echo
     echo "  API         http://localhost:${PORT:-4000}    (e.g. POST /auth/register)"
     echo "  health      http://localhost:${PORT:-4000}/health   ready: /ready   metrics: /metrics"
+    echo "  mail        http://localhost:1080    (the SMTP catcher; SMTP on :1025)"
     echo
     LOG_FORMAT="${LOG_FORMAT:-pretty}" exec "$CARGO_TARGET_DIR/debug/shell" serve
 
@@ -48,6 +49,8 @@ _dev-env:
         echo "$(echo "$d" | tr a-z A-Z)_DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_$d"
       done
       echo "REDIS_URL=redis://127.0.0.1:6379"
+      echo "SMTP_HOST=127.0.0.1"
+      echo "SMTP_PORT=1025"
     } > .env
     echo "wrote .env with new random secrets"
 
@@ -62,7 +65,7 @@ check:
     for f in {{features}}; do cargo build -q -p shell --no-default-features --features "$f"; done
     cargo build -q -p shell --no-default-features
     cargo check -q -p tessera-contracts --target wasm32-unknown-unknown
-    for d in {{domains}}; do cargo check -q -p "tessera-$d" --no-default-features --target wasm32-unknown-unknown; done
+    for d in {{features}}; do cargo check -q -p "tessera-$d" --no-default-features --target wasm32-unknown-unknown; done
 
 # Format the code.
 fmt:

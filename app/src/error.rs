@@ -338,7 +338,10 @@ pub fn query_config() -> web::QueryConfig {
             .unwrap_or(&msg)
             .to_owned();
         // Name the parameter the way JSON body errors name fields.
-        if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        if let Some(field) = msg
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+        {
             return ApiError::field(field, "is not a known query parameter").into();
         }
         ApiError::bad_request(format!("invalid query string: {msg}")).into()

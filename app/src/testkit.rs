@@ -243,6 +243,9 @@ impl TestApp {
 
     /// Stops the server gracefully and removes the test's Redis keys.
     pub async fn shutdown(mut self) {
+        // Close the client's pooled keep-alive connections first: a graceful stop waits for open
+        // connections, and idle keep-alive ones would hold it until they time out.
+        self.client = reqwest::Client::new();
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
@@ -397,13 +400,20 @@ pub fn smtp_env() -> Vec<(&'static str, String)> {
 /// catcher, so each uses its own addresses). Each is maildev's JSON: `subject`, `html`, `text`,
 /// `to`, `from`, `headers`.
 pub async fn mails_to(address: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-    let all: Vec<serde_json::Value> =
-        reqwest::get(format!("{}/api/email", mail_api())).await?.error_for_status()?.json().await?;
+    let all: Vec<serde_json::Value> = reqwest::get(format!("{}/api/email", mail_api()))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let wanted = address.to_ascii_lowercase();
     Ok(all
         .into_iter()
         .filter(|m| {
-            let recipients = m["envelope"]["to"].as_array().into_iter().flatten().chain(m["to"].as_array().into_iter().flatten());
+            let recipients = m["envelope"]["to"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(m["to"].as_array().into_iter().flatten());
             recipients
                 .filter_map(|r| r["address"].as_str())
                 .any(|a| a.eq_ignore_ascii_case(&wanted))

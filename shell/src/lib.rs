@@ -103,6 +103,10 @@ pub fn compiled_domains() -> Vec<&'static Domain> {
     domains.push(&tessera_user::DOMAIN);
     #[cfg(feature = "task")]
     domains.push(&tessera_task::DOMAIN);
+    #[cfg(feature = "notification")]
+    domains.push(&tessera_notification::DOMAIN);
+    #[cfg(feature = "worker")]
+    domains.push(&tessera_worker::DOMAIN);
     domains
 }
 

@@ -1,7 +1,12 @@
 //! Every domain's migrations apply on an empty database, `down.sql` undoes `up.sql` exactly, and
 //! they apply again after a revert (what `diesel migration redo --all` checks, per domain).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests"
+)]
 
 use diesel::Connection;
 use diesel_async::AsyncPgConnection;
@@ -40,13 +45,20 @@ fn snapshot(conn: &mut Wrapper) -> Vec<String> {
         UNION ALL
         SELECT 'extension ' || extname FROM pg_extension WHERE extname <> 'plpgsql'
     "#;
-    let mut lines: Vec<String> = diesel::sql_query(sql).load::<Line>(conn).unwrap().into_iter().map(|l| l.line).collect();
+    let mut lines: Vec<String> = diesel::sql_query(sql)
+        .load::<Line>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect();
     lines.sort();
     lines
 }
 
 async fn check_reversible(domain: &'static str, own: MigrationSet) {
-    let db = TestDatabase::migrated(&format!("rev_{domain}"), &[]).await.unwrap();
+    let db = TestDatabase::migrated(&format!("rev_{domain}"), &[])
+        .await
+        .unwrap();
     let url = db.url.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = Wrapper::establish(&url).unwrap();
@@ -59,7 +71,9 @@ async fn check_reversible(domain: &'static str, own: MigrationSet) {
         // Both sets share diesel's bookkeeping table, so revert by count, newest first: the
         // domain's migrations (versioned after the platform's), then the platform's.
         for set in [own, platform_migrations] {
-            let count = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&set()).unwrap().len();
+            let count = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&set())
+                .unwrap()
+                .len();
             for _ in 0..count {
                 conn.revert_last_migration(set()).unwrap();
             }
@@ -69,7 +83,11 @@ async fn check_reversible(domain: &'static str, own: MigrationSet) {
 
         conn.run_pending_migrations(platform_migrations()).unwrap();
         conn.run_pending_migrations(own()).unwrap();
-        assert_eq!(migrated, snapshot(&mut conn), "{domain}: migrations do not re-apply to the same schema");
+        assert_eq!(
+            migrated,
+            snapshot(&mut conn),
+            "{domain}: migrations do not re-apply to the same schema"
+        );
     })
     .await
     .unwrap();

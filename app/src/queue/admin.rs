@@ -145,16 +145,16 @@ impl Queue {
         for (topic, group) in self.subscriptions().await? {
             let stream = self.stream_key(&topic);
             let retry = self.retry_key(&topic, &group);
+            // Lag before pending: a job read between the two reads then shows as pending rather
+            // than vanishing from both, so a sample never calls a busy queue drained.
+            let main_lag = self.group_lag(&stream, &group).await?;
             let pending_main = self.pending_count(&stream, &group).await?;
             let pending_retry = self.pending_count(&retry, &group).await?;
             let retry_len: u64 = self.client.xlen(&retry).await?;
             // Acknowledged retry entries are deleted, so what is left and not pending is
             // waiting to be read.
             let retry_unread = retry_len.saturating_sub(pending_retry);
-            let lag = self
-                .group_lag(&stream, &group)
-                .await?
-                .map(|lag| lag + retry_unread);
+            let lag = main_lag.map(|lag| lag + retry_unread);
             out.push(QueueStats {
                 delayed: self.client.zcard(self.delayed_key(&topic, &group)).await?,
                 dead: self.client.xlen(self.dead_key(&topic, &group)).await?,

@@ -225,7 +225,8 @@ impl GroupWorker {
             }
         }
         self.drain().await;
-        let _: Result<(), _> = reader.quit().await;
+        // QUIT can wait behind the cancelled blocking read; never let it hold up shutdown.
+        let _ = tokio::time::timeout(Duration::from_millis(500), reader.quit()).await;
         // Without this the connection task could outlive the worker if QUIT never got written.
         connection.abort();
     }
@@ -289,7 +290,7 @@ impl GroupWorker {
         };
         let ids = vec![">"; self.keys.len()];
         let reader = reader.with_options(&options);
-        let read = reader.xreadgroup_map::<String, String, String, String, _, _, _, _>(
+        let read = reader.xreadgroup::<Value, _, _, _, _>(
             group,
             ctx.consumer.as_str(),
             Some(permits.len() as u64),
@@ -300,10 +301,18 @@ impl GroupWorker {
         );
         // Dropping an in-flight read is safe: anything it delivered sits in this consumer's
         // pending list and is reclaimed after the visibility timeout.
-        let response = tokio::select! {
+        let raw = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             response = read => response.context("reading jobs")?,
         };
+        // A read that times out with nothing new answers nil, which fred will not convert to
+        // an empty map (that needs its `default-nil-types` feature, which would change every
+        // other nil conversion too): an idle queue is not an error.
+        if raw.is_null() {
+            return Ok(());
+        }
+        let response: fred::types::streams::XReadResponse<String, String, String, String> =
+            raw.into_xread_response().context("reading jobs")?;
         for (key, entries) in response {
             for (entry_id, fields) in entries {
                 // COUNT applies per stream, so one read can return more entries than free

@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 echo "== rendering the list queries with diesel"
 (cd "$root" && TASK_BENCH_SQL="$statements" cargo test -q -p tessera-task --lib \
-  write_bench_statements -- --ignored >/dev/null)
+  write_bench_statements >/dev/null)
 
 echo "== creating and migrating $db"
 psql "$admin" -qc "CREATE DATABASE $db"

@@ -504,8 +504,9 @@ mod tests {
     /// Writes the `GET /tasks` statements exactly as diesel renders them, as psql
     /// `PREPARE`/`EXPLAIN EXECUTE` pairs, for `bench/list_plans.sh` (which sets `TASK_BENCH_SQL`
     /// to the output file). The user ids and terms match what `bench/seed.sql` creates.
+    // Runs with the other tests, so the benchmark's statements always match the queries the code
+    // issues; `bench/list_plans.sh` sets `TASK_BENCH_SQL` to keep the file.
     #[test]
-    #[ignore = "generates the benchmark's statements"]
     fn write_bench_statements() {
         const BIG_USER: &str = "00000000-0000-4000-8000-000000000001";
         const SMALL_USER: &str = "00000000-0000-4000-8000-000000001007";
@@ -676,9 +677,19 @@ mod tests {
                 args.join(", ")
             ));
         }
-        match std::env::var("TASK_BENCH_SQL") {
-            Ok(path) => std::fs::write(&path, out).unwrap_or_else(|e| panic!("{path}: {e}")),
-            Err(_) => println!("{out}"),
+        // Every shape rendered as a statement with all its placeholders bound.
+        let prepared = out.matches("PREPARE s").count();
+        assert!(prepared > 20, "{prepared} statements");
+        assert_eq!(
+            prepared,
+            out.matches("EXPLAIN (ANALYZE, BUFFERS) EXECUTE s").count()
+        );
+        assert!(
+            out.contains("FROM \"tasks\""),
+            "the statements query the tasks table"
+        );
+        if let Ok(path) = std::env::var("TASK_BENCH_SQL") {
+            std::fs::write(&path, out).unwrap_or_else(|e| panic!("{path}: {e}"));
         }
     }
 }

@@ -199,7 +199,11 @@ async fn an_admin_promotion_takes_effect_at_the_next_login() {
             .await
             .unwrap()
     );
-    let changed: Vec<_> = outbox(&app).await.into_iter().filter(|r| r.topic == "user.role_changed").collect();
+    let changed: Vec<_> = outbox(&app)
+        .await
+        .into_iter()
+        .filter(|r| r.topic == "user.role_changed")
+        .collect();
     assert_eq!(changed.len(), 1, "one user.role_changed event");
     assert_eq!(changed[0].payload["role"], "ADMIN");
     let after = login(&app, "grace@example.com", "password123").await;

@@ -1,0 +1,196 @@
+//! The notification domain: notifications stored per user, e-mail over SMTP from askama
+//! templates, and a live stream of new notifications (Server-Sent Events over Redis pub/sub).
+//!
+//! Its surface: [`DOMAIN`] (build, routes, migrations, OpenAPI), the in-process adapter of
+//! `NotificationClient` it registers while it is built, and the wire types in [`wire`], which
+//! build without the `server` feature for the web app.
+
+pub mod wire;
+
+#[cfg(feature = "server")]
+mod client;
+#[cfg(feature = "server")]
+mod live;
+#[cfg(feature = "server")]
+mod mail;
+#[cfg(feature = "server")]
+mod routes;
+#[cfg(feature = "server")]
+mod schema;
+#[cfg(feature = "server")]
+mod service;
+#[cfg(feature = "server")]
+mod store;
+
+#[cfg(feature = "server")]
+pub use client::InProcessNotificationClient;
+#[cfg(feature = "server")]
+pub use server::{DOMAIN, MIGRATIONS, openapi};
+
+#[cfg(feature = "server")]
+mod server {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use actix_web::web;
+    use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+    use serde::de::DeserializeOwned;
+    use tessera_app::config::ConfigError;
+    use tessera_app::db::DbPool;
+    use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
+    use tessera_app::queue::{Job, JobError, Subscription};
+    use tessera_contracts::events::{UserDeleted, UserRegistered, topics};
+    use utoipa::OpenApi;
+
+    use crate::client::InProcessNotificationClient;
+    use crate::live::Live;
+    use crate::mail::Mailer;
+    use crate::routes::Streams;
+    use crate::service::{CONSUMER, NotificationError, Notifications, Settings};
+
+    /// The notification database's migrations (`migrations/notification`).
+    pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/notification");
+
+    /// The notification domain as the shell mounts it.
+    pub const DOMAIN: Domain = Domain {
+        name: "notification",
+        migrations: Some(|| MIGRATIONS),
+        openapi,
+        build: |platform| Box::pin(build(platform)),
+    };
+
+    #[derive(OpenApi)]
+    #[openapi(
+        paths(
+            crate::routes::send,
+            crate::routes::list,
+            crate::routes::mark_read,
+            crate::routes::read_all,
+            crate::routes::delete,
+            crate::routes::stream,
+        ),
+        tags(
+            (name = "notifications", description = "The caller's notifications and their live stream"),
+            (name = "internal", description = "Service-to-service routes; the gateway never routes them"),
+        )
+    )]
+    struct ApiDoc;
+
+    /// The notification domain's OpenAPI paths and schemas.
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
+    }
+
+    struct NotificationModule {
+        notifications: Notifications,
+        streams: Streams,
+    }
+
+    async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
+        let env = &platform.env;
+        let url = platform.database_url("notification")?;
+        let heartbeat = env.duration_or("SSE_HEARTBEAT_INTERVAL", Duration::from_secs(15))?;
+        if heartbeat.is_zero() {
+            return Err(ConfigError::Invalid {
+                name: "SSE_HEARTBEAT_INTERVAL".to_owned(),
+                reason: "must be positive".to_owned(),
+            }
+            .into());
+        }
+        let live = Live::new(&platform)?;
+        let notifications = Notifications {
+            pool: platform.pool(&url),
+            mailer: Mailer::from_env(env).await?,
+            live: live.clone(),
+            settings: Settings {
+                web_app_url: env
+                    .get("WEB_APP_URL")
+                    .unwrap_or("http://localhost:3000")
+                    .to_owned(),
+            },
+        };
+        // A worker in this process calls the use case directly instead of over HTTP.
+        platform
+            .local
+            .provide_notification(Arc::new(InProcessNotificationClient::new(
+                notifications.clone(),
+            )));
+        Ok(Arc::new(NotificationModule {
+            notifications,
+            streams: Streams { live, heartbeat },
+        }))
+    }
+
+    /// Subscribes the `notification` group to `topic`: a payload that does not parse can never
+    /// succeed (dead-lettered at once); any other failure (the database) is retried.
+    fn subscribe<E, F, Fut>(
+        notifications: &Notifications,
+        topic: &'static str,
+        apply: F,
+    ) -> Subscription
+    where
+        E: DeserializeOwned + Send + 'static,
+        F: Fn(Notifications, Job, E) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), NotificationError>> + Send + 'static,
+    {
+        let notifications = notifications.clone();
+        Subscription::new(topic, CONSUMER, move |job: Job| {
+            let notifications = notifications.clone();
+            let apply = apply.clone();
+            Box::pin(async move {
+                let event: E = serde_json::from_value(job.data.clone()).map_err(|e| {
+                    JobError::Permanent(anyhow::anyhow!("malformed {topic} payload: {e}"))
+                })?;
+                apply(notifications, job, event)
+                    .await
+                    .map_err(|e| JobError::Retry(anyhow::anyhow!(e)))
+            }) as BoxFuture<Result<(), JobError>>
+        })
+    }
+
+    impl Module for NotificationModule {
+        fn name(&self) -> &'static str {
+            "notification"
+        }
+
+        fn configure(&self, cfg: &mut web::ServiceConfig) {
+            cfg.app_data(web::Data::new(self.notifications.clone()))
+                .app_data(web::Data::new(self.streams.clone()))
+                .configure(crate::routes::configure);
+        }
+
+        fn ready_checks(&self) -> Vec<ReadyCheck> {
+            // The mail server is not a condition: without it, in-app notifications still work
+            // and e-mails wait in the callers' retries.
+            vec![ReadyCheck::database(
+                "notification",
+                self.notifications.pool.clone(),
+            )]
+        }
+
+        fn subscriptions(&self) -> Vec<Subscription> {
+            vec![
+                subscribe(
+                    &self.notifications,
+                    topics::USER_REGISTERED,
+                    |n, job, event: UserRegistered| async move { n.on_registered(job.id, event).await },
+                ),
+                subscribe(
+                    &self.notifications,
+                    topics::USER_DELETED,
+                    |n, job, event: UserDeleted| async move { n.on_deleted(job.id, event).await },
+                ),
+            ]
+        }
+
+        fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {
+            // No outbox relay: this domain emits no events.
+            vec![Box::pin(self.streams.live.clone().run(shutdown))]
+        }
+
+        fn pools(&self) -> Vec<(&'static str, DbPool)> {
+            vec![("notification", self.notifications.pool.clone())]
+        }
+    }
+}

@@ -1,0 +1,536 @@
+//! E-mail: rendering from askama templates (HTML with a plain-text alternative) and delivery
+//! over SMTP, or into `.eml` files when no SMTP server is configured (development).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use askama::Template as _;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{
+    Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+use tessera_app::config::{ConfigError, Env};
+use tessera_contracts::notifications::templates;
+use tessera_contracts::problem::FieldError;
+
+/// The sender when `SMTP_FROM` is unset.
+pub const DEFAULT_FROM: &str = "Tessera <no-reply@tessera.local>";
+/// Where `.eml` files go when `SMTP_HOST` is unset and `MAIL_DIR` too.
+pub const DEFAULT_MAIL_DIR: &str = "var/mail";
+/// The bound on each SMTP step (connect, each command) unless `SMTP_TIMEOUT` says otherwise.
+/// Below the callers' 5 s call timeout, so a hanging server is a 503 they see, not a timeout.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(4);
+/// The subject of an e-mail that has neither a template nor a subject of its own.
+const FALLBACK_SUBJECT: &str = "A notification from Tessera";
+
+/// A template `POST /notifications/send` can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// `task-created`: the welcome e-mail for a user's first task.
+    TaskCreated,
+    /// `task-completed`: congratulations on a completed task.
+    TaskCompleted,
+    /// `password-reset`: the reset link.
+    PasswordReset,
+}
+
+impl Template {
+    /// The template with this name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            templates::TASK_CREATED => Some(Template::TaskCreated),
+            templates::TASK_COMPLETED => Some(Template::TaskCompleted),
+            templates::PASSWORD_RESET => Some(Template::PasswordReset),
+            _ => None,
+        }
+    }
+
+    /// Its name in the contract.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::TaskCreated => templates::TASK_CREATED,
+            Template::TaskCompleted => templates::TASK_COMPLETED,
+            Template::PasswordReset => templates::PASSWORD_RESET,
+        }
+    }
+
+    /// The subject of its e-mails (and the notification's, when the caller gives none).
+    pub fn subject(self) -> &'static str {
+        match self {
+            Template::TaskCreated => "Welcome to Tessera: your first task is in",
+            Template::TaskCompleted => "Congratulations, you completed a task",
+            Template::PasswordReset => "Reset your Tessera password",
+        }
+    }
+}
+
+/// The variables of a template, read from `SendNotification.data`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateData {
+    /// The task's title (task templates).
+    pub title: Option<String>,
+    /// The task's page in the web app (task templates; the task list when absent).
+    pub task_url: Option<String>,
+    /// The reset link (`password-reset`, required there).
+    pub reset_url: Option<String>,
+    /// How long the reset link works (`password-reset`).
+    pub expires_in_minutes: Option<u64>,
+}
+
+impl TemplateData {
+    /// Reads and checks what `template` needs from `data`, naming the first bad value
+    /// (`data.resetUrl`). Unknown keys are ignored.
+    pub fn parse(template: Template, data: Option<&serde_json::Value>) -> Result<Self, FieldError> {
+        let bad = |field: &str, message: &str| FieldError {
+            field: format!("data.{field}"),
+            message: message.to_owned(),
+        };
+        let data = match data {
+            None | Some(serde_json::Value::Null) => &serde_json::Map::new(),
+            Some(serde_json::Value::Object(map)) => map,
+            Some(_) => {
+                return Err(FieldError {
+                    field: "data".to_owned(),
+                    message: "must be an object".to_owned(),
+                });
+            }
+        };
+        let text = |key: &str| -> Result<Option<String>, FieldError> {
+            match data.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(serde_json::Value::String(s)) if s.chars().count() > 2000 => {
+                    Err(bad(key, "must be at most 2000 characters"))
+                }
+                Some(serde_json::Value::String(s)) => Ok(Some(s.trim().to_owned())),
+                Some(_) => Err(bad(key, "must be a string")),
+            }
+        };
+        // Only web links: a `javascript:` or `data:` URL must never become a button.
+        let link = |key: &str| -> Result<Option<String>, FieldError> {
+            match text(key)? {
+                Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                    Err(bad(key, "must be an http or https URL"))
+                }
+                other => Ok(other),
+            }
+        };
+        match template {
+            Template::TaskCreated | Template::TaskCompleted => Ok(Self {
+                title: text("title")?,
+                task_url: link("taskUrl")?,
+                ..Self::default()
+            }),
+            Template::PasswordReset => {
+                let reset_url = link("resetUrl")?
+                    .ok_or_else(|| bad("resetUrl", "is required by the password-reset template"))?;
+                let expires_in_minutes = match data.get("expiresInMinutes") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(v) => match v.as_u64() {
+                        Some(n) if n > 0 => Some(n),
+                        _ => return Err(bad("expiresInMinutes", "must be a positive integer")),
+                    },
+                };
+                Ok(Self {
+                    reset_url: Some(reset_url),
+                    expires_in_minutes,
+                    ..Self::default()
+                })
+            }
+        }
+    }
+}
+
+/// Everything an e-mail is rendered from.
+#[derive(Debug, Clone, Copy)]
+pub struct Content<'a> {
+    /// The template, if any; without one the message is the body.
+    pub template: Option<Template>,
+    /// Its variables.
+    pub data: &'a TemplateData,
+    /// The notification's subject, if it has one.
+    pub subject: Option<&'a str>,
+    /// The notification's text.
+    pub message: &'a str,
+    /// The recipient's display name.
+    pub name: Option<&'a str>,
+    /// The web app's base URL, for links.
+    pub app_url: &'a str,
+}
+
+/// A rendered e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text alternative.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
+/// What every template sees. Askama escapes it in `.html` templates and leaves it as it is in
+/// `.txt` ones.
+struct Ctx<'a> {
+    subject: &'a str,
+    name: Option<&'a str>,
+    title: Option<&'a str>,
+    message: &'a str,
+    app_url: &'a str,
+    task_url: &'a str,
+    reset_url: &'a str,
+    expires_in_minutes: Option<u64>,
+}
+
+macro_rules! templates {
+    ($($name:ident => $path:literal,)*) => {$(
+        #[derive(askama::Template)]
+        #[template(path = $path)]
+        struct $name<'a> {
+            m: &'a Ctx<'a>,
+        }
+    )*};
+}
+
+templates! {
+    TaskCreatedHtml => "task-created.html",
+    TaskCreatedText => "task-created.txt",
+    TaskCompletedHtml => "task-completed.html",
+    TaskCompletedText => "task-completed.txt",
+    PasswordResetHtml => "password-reset.html",
+    PasswordResetText => "password-reset.txt",
+    MessageHtml => "message.html",
+    MessageText => "message.txt",
+}
+
+/// Renders an e-mail: the subject is the notification's, else the template's.
+pub fn render(content: &Content<'_>) -> Result<Rendered, askama::Error> {
+    let subject = content
+        .subject
+        .or(content.template.map(Template::subject))
+        .unwrap_or(FALLBACK_SUBJECT);
+    let app_url = content.app_url.trim_end_matches('/');
+    let tasks = format!("{app_url}/tasks");
+    let m = Ctx {
+        subject,
+        name: content.name,
+        title: content.data.title.as_deref(),
+        message: content.message,
+        app_url,
+        task_url: content.data.task_url.as_deref().unwrap_or(&tasks),
+        reset_url: content.data.reset_url.as_deref().unwrap_or_default(),
+        expires_in_minutes: content.data.expires_in_minutes,
+    };
+    let m = &m;
+    let (html, text) = match content.template {
+        Some(Template::TaskCreated) => (
+            TaskCreatedHtml { m }.render()?,
+            TaskCreatedText { m }.render()?,
+        ),
+        Some(Template::TaskCompleted) => (
+            TaskCompletedHtml { m }.render()?,
+            TaskCompletedText { m }.render()?,
+        ),
+        Some(Template::PasswordReset) => (
+            PasswordResetHtml { m }.render()?,
+            PasswordResetText { m }.render()?,
+        ),
+        None => (MessageHtml { m }.render()?, MessageText { m }.render()?),
+    };
+    Ok(Rendered {
+        // Header folding is lettre's job, but a line break in a subject is never intended.
+        subject: subject.replace(['\r', '\n'], " "),
+        text,
+        html,
+    })
+}
+
+/// Why a message could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The mail server (or the mail folder) cannot take it now; a retry may succeed.
+    #[error("the mail transport is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// The mail server refused it for good (an SMTP 5xx reply), or the address is malformed:
+    /// the same message will be refused again.
+    #[error("the message was refused permanently: {reason}")]
+    Rejected {
+        /// The SMTP reply code or what is wrong, never the address itself.
+        reason: String,
+    },
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// Sends e-mails from one sender over one transport. Cheap to clone (the SMTP connection pool
+/// is shared).
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.transport {
+            Transport::Smtp(_) => "smtp",
+            Transport::Files(_) => "files",
+        };
+        f.debug_struct("Mailer").field("transport", &kind).finish()
+    }
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl Mailer {
+    /// A mailer from `SMTP_HOST`, `SMTP_PORT` (1025), `SMTP_TLS` (`none`, `starttls` or `tls`;
+    /// default `none`, for the local catcher), `SMTP_USER`/`SMTP_PASS` (both or neither),
+    /// `SMTP_TIMEOUT` (4 s) and `SMTP_FROM`. Without `SMTP_HOST`, messages are written as `.eml`
+    /// files into `MAIL_DIR` (`var/mail`), which is created if needed.
+    pub async fn from_env(env: &Env) -> anyhow::Result<Self> {
+        let from: Mailbox = env
+            .get("SMTP_FROM")
+            .unwrap_or(DEFAULT_FROM)
+            .parse()
+            .map_err(|e| invalid("SMTP_FROM", format!("not a mailbox: {e}")))?;
+        let timeout = env.duration_or("SMTP_TIMEOUT", DEFAULT_SMTP_TIMEOUT)?;
+        if timeout.is_zero() {
+            return Err(invalid("SMTP_TIMEOUT", "must be positive").into());
+        }
+        let Some(host) = env.get("SMTP_HOST").filter(|h| !h.trim().is_empty()) else {
+            let dir = PathBuf::from(env.get("MAIL_DIR").unwrap_or(DEFAULT_MAIL_DIR));
+            tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+                invalid("MAIL_DIR", format!("cannot create {}: {e}", dir.display()))
+            })?;
+            // Once, at start: where a developer finds the mails.
+            tracing::info!(mail.dir = %dir.display(), "SMTP_HOST is unset: e-mails are written as .eml files");
+            return Ok(Self {
+                transport: Transport::Files(AsyncFileTransport::new(dir)),
+                from,
+                timeout,
+            });
+        };
+        let host = host.trim();
+        let port: u16 = env.parse_or("SMTP_PORT", 1025)?;
+        let builder = match env.get("SMTP_TLS").unwrap_or("none") {
+            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .map_err(|e| invalid("SMTP_HOST", e.to_string()))?,
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                .map_err(|e| invalid("SMTP_HOST", e.to_string()))?,
+            _ => return Err(invalid("SMTP_TLS", "must be none, starttls or tls").into()),
+        };
+        let mut builder = builder.port(port).timeout(Some(timeout));
+        match (env.get("SMTP_USER"), env.get("SMTP_PASS")) {
+            (Some(user), Some(pass)) => {
+                builder = builder.credentials(Credentials::new(user.to_owned(), pass.to_owned()));
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(invalid("SMTP_PASS", "is required with SMTP_USER").into());
+            }
+            (None, Some(_)) => {
+                return Err(invalid("SMTP_USER", "is required with SMTP_PASS").into());
+            }
+        }
+        tracing::info!(
+            smtp.host = host,
+            smtp.port = port,
+            "e-mails go out over SMTP"
+        );
+        Ok(Self {
+            transport: Transport::Smtp(builder.build()),
+            from,
+            timeout,
+        })
+    }
+
+    /// The bound on one SMTP step; a send lease must outlive a whole send.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `mail` to `address` (named `name`).
+    pub async fn send(
+        &self,
+        address: &str,
+        name: Option<&str>,
+        mail: Rendered,
+    ) -> Result<(), MailError> {
+        let address: Address = address.parse().map_err(|_| MailError::Rejected {
+            reason: "the recipient address is malformed".to_owned(),
+        })?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(name.map(str::to_owned), address))
+            .subject(mail.subject)
+            .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
+            .map_err(|e| MailError::Rejected {
+                reason: format!("the message could not be built: {e}"),
+            })?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Rejected {
+                        reason: e
+                            .status()
+                            .map(|code| format!("SMTP {code}"))
+                            .unwrap_or_else(|| "SMTP 5xx".to_owned()),
+                    }
+                } else {
+                    MailError::Unavailable(e.into())
+                }
+            }),
+            Transport::Files(files) => files
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Unavailable(e.into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn content<'a>(template: Option<Template>, data: &'a TemplateData) -> Content<'a> {
+        Content {
+            template,
+            data,
+            subject: None,
+            message: "Your task was created",
+            name: Some("Ada <Lovelace>"),
+            app_url: "https://tessera.test/",
+        }
+    }
+
+    #[test]
+    fn templates_are_named_as_in_the_contract() {
+        for name in templates::ALL {
+            assert!(Template::parse(name).is_some(), "{name}");
+        }
+        assert_eq!(Template::parse("welcome"), None);
+    }
+
+    #[test]
+    fn password_reset_needs_a_web_link() {
+        let t = Template::PasswordReset;
+        let err = TemplateData::parse(t, None).unwrap_err();
+        assert_eq!(err.field, "data.resetUrl");
+        let err =
+            TemplateData::parse(t, Some(&json!({"resetUrl": "javascript:alert(1)"}))).unwrap_err();
+        assert_eq!(err.field, "data.resetUrl");
+        let err = TemplateData::parse(
+            t,
+            Some(&json!({"resetUrl": "https://x.test/r?token=a", "expiresInMinutes": -3})),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "data.expiresInMinutes");
+        let ok = TemplateData::parse(
+            t,
+            Some(&json!({"resetUrl": "https://x.test/r?token=a", "expiresInMinutes": 30})),
+        )
+        .unwrap();
+        assert_eq!(ok.reset_url.as_deref(), Some("https://x.test/r?token=a"));
+        assert_eq!(ok.expires_in_minutes, Some(30));
+    }
+
+    #[test]
+    fn data_must_be_an_object_of_strings_where_text_is_expected() {
+        let t = Template::TaskCreated;
+        assert_eq!(
+            TemplateData::parse(t, Some(&json!([1]))).unwrap_err().field,
+            "data"
+        );
+        assert_eq!(
+            TemplateData::parse(t, Some(&json!({"title": 5})))
+                .unwrap_err()
+                .field,
+            "data.title"
+        );
+        let ok = TemplateData::parse(t, Some(&json!({"title": " Plan ", "other": 1}))).unwrap();
+        assert_eq!(ok.title.as_deref(), Some("Plan"));
+        assert_eq!(
+            TemplateData::parse(t, Some(&json!({"taskUrl": "javascript:x"})))
+                .unwrap_err()
+                .field,
+            "data.taskUrl"
+        );
+    }
+
+    #[test]
+    fn html_escapes_user_text_and_text_keeps_it() {
+        let data = TemplateData {
+            title: Some("<script>alert(1)</script>".to_owned()),
+            ..TemplateData::default()
+        };
+        let mail = render(&content(Some(Template::TaskCompleted), &data)).unwrap();
+        assert_eq!(mail.subject, Template::TaskCompleted.subject());
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+        assert!(mail.html.contains("&#60;script&#62;"), "{}", mail.html);
+        assert!(
+            mail.html.contains("Ada &#60;Lovelace&#62;"),
+            "{}",
+            mail.html
+        );
+        assert!(
+            mail.text.contains("<script>alert(1)</script>"),
+            "{}",
+            mail.text
+        );
+        assert!(mail.text.contains("Ada <Lovelace>"), "{}", mail.text);
+    }
+
+    #[test]
+    fn the_reset_mail_carries_the_link_and_its_lifetime() {
+        let data = TemplateData {
+            reset_url: Some("https://tessera.test/reset-password?token=abc".to_owned()),
+            expires_in_minutes: Some(30),
+            ..TemplateData::default()
+        };
+        let mail = render(&content(Some(Template::PasswordReset), &data)).unwrap();
+        assert!(
+            mail.html
+                .contains(r#"href="https://tessera.test/reset-password?token=abc""#),
+            "{}",
+            mail.html
+        );
+        assert!(mail.html.contains("30 minutes"), "{}", mail.html);
+        assert!(
+            mail.text
+                .contains("https://tessera.test/reset-password?token=abc"),
+            "{}",
+            mail.text
+        );
+        assert!(mail.text.contains("30 minutes"), "{}", mail.text);
+    }
+
+    #[test]
+    fn a_mail_without_a_template_is_its_message() {
+        let data = TemplateData::default();
+        let mut c = content(None, &data);
+        c.subject = Some("Heads up\r\nBcc: x@example.com");
+        let mail = render(&c).unwrap();
+        assert_eq!(mail.subject, "Heads up  Bcc: x@example.com");
+        assert!(mail.text.contains("Your task was created"), "{}", mail.text);
+        assert!(mail.html.contains("Your task was created"), "{}", mail.html);
+        c.subject = None;
+        assert_eq!(render(&c).unwrap().subject, FALLBACK_SUBJECT);
+    }
+}

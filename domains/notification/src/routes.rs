@@ -1,0 +1,368 @@
+//! HTTP handlers of `/notifications/*`: extract, call one use case, map the result.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::error::QueryPayloadError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tessera_app::error::{ApiError, problem_response};
+use tessera_app::tokens::{AuthUser, ServiceCaller, Tokens, bearer};
+use tessera_contracts::UserId;
+use tessera_contracts::notifications::{Notification, SendNotification};
+use tessera_contracts::problem::Problem;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::live::Live;
+use crate::service::{ListQuery, NotificationError, Notifications, Reply};
+use crate::wire::{NotificationPage, STREAM_EVENT};
+
+/// What the stream route needs besides the use cases.
+#[derive(Clone)]
+pub struct Streams {
+    /// The live feed.
+    pub live: Live,
+    /// How often an idle stream sends a `: keepalive` comment.
+    pub heartbeat: Duration,
+}
+
+/// Mounts the routes under `/notifications`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        // Resources (not bare routes) so a wrong method answers 405 rather than 404. The fixed
+        // paths come before `/{id}`, so `GET /notifications/stream` never reaches the id route.
+        web::scope("/notifications")
+            .service(web::resource("").get(list))
+            .service(web::resource("/send").post(send))
+            .service(web::resource("/stream").get(stream))
+            .service(web::resource("/read-all").post(read_all))
+            .service(web::resource("/{id}/read").patch(mark_read))
+            .service(web::resource("/{id}").delete(delete)),
+    );
+}
+
+/// A problem+json answer the platform's `ApiError` has no variant for (410, 422).
+#[derive(Debug)]
+struct ProblemError(Problem);
+
+impl std::fmt::Display for ProblemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.title)
+    }
+}
+
+impl ResponseError for ProblemError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        problem_response(self.0.clone())
+    }
+}
+
+impl From<NotificationError> for actix_web::Error {
+    fn from(e: NotificationError) -> Self {
+        match Reply::from(e) {
+            Reply::Api(api) => api.into(),
+            Reply::Problem(problem) => ProblemError(problem).into(),
+        }
+    }
+}
+
+/// Reads a query string, naming an unknown or repeated parameter in the problem's `errors`
+/// (the platform's `QueryConfig` only says so in `detail`).
+fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    match web::Query::<T>::from_query(req.query_string()) {
+        Ok(query) => Ok(query.into_inner()),
+        Err(QueryPayloadError::Deserialize(e)) => {
+            let msg = e.to_string();
+            let named = |prefix: &str| {
+                msg.strip_prefix(prefix)
+                    .and_then(|rest| rest.split('`').next())
+                    .map(str::to_owned)
+            };
+            Err(if let Some(field) = named("unknown field `") {
+                ApiError::field(&field, "is not a known parameter")
+            } else if let Some(field) = named("duplicate field `") {
+                ApiError::field(&field, "must be given at most once")
+            } else {
+                ApiError::bad_request(format!("invalid query string: {msg}"))
+            })
+        }
+        Err(e) => Err(ApiError::bad_request(format!("invalid query string: {e}"))),
+    }
+}
+
+/// Stores a notification and delivers it (internal: the worker's route, never routed by the
+/// gateway).
+#[utoipa::path(
+    post, path = "/notifications/send", tag = "internal",
+    description = "**Internal.** Called by other Tessera services with a service token (the worker \
+        sends task and password-reset notifications through it); the gateway never routes it. \
+        Stores a notification, pushes it to the user's live streams and, for `EMAIL`, sends the \
+        e-mail to the address the user registered with, rendered from `template` (HTML with a \
+        plain-text alternative). The same `idempotencyKey` twice stores once and sends once: \
+        a repeat answers 200 with the first notification, and sends its e-mail if no earlier \
+        call managed to. A 503 (`Retry-After`) is worth retrying; a 4xx is final.",
+    security(("bearer" = [])),
+    request_body = SendNotification,
+    responses(
+        (status = 201, description = "Stored (and sent)", body = Notification),
+        (status = 200, description = "Stored by an earlier call with the same idempotency key (and now sent)", body = Notification),
+        (status = 400, description = "Invalid body, unknown field, unknown template or missing template data", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired service token (user tokens are refused)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`EMAIL` to a deleted user: no e-mail is ever sent to them (`urn:tessera:problem:recipient-gone`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The mail server refused the message for good (`urn:tessera:problem:mail-rejected`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Retry later: the recipient is not known yet, the mail server or the database is unavailable, or another call is sending this e-mail", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn send(
+    notifications: web::Data<Notifications>,
+    caller: ServiceCaller,
+    body: web::Json<SendNotification>,
+) -> Result<HttpResponse, actix_web::Error> {
+    tracing::debug!(caller = caller.service, "notification send");
+    let sent = notifications.send(body.into_inner()).await?;
+    let mut response = if sent.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(sent.notification))
+}
+
+/// The query string of `GET /notifications`. Values are read as text and parsed by the use
+/// case, so each bad one is a 400 naming its parameter; unknown parameters are refused too.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListNotificationsQuery {
+    /// Only unread notifications (`true` or `false`, default `false`).
+    #[serde(rename = "unreadOnly")]
+    #[param(rename = "unreadOnly", value_type = Option<bool>, example = false)]
+    unread_only: Option<String>,
+    /// The page number, from 1 (default 1).
+    #[param(value_type = Option<u32>, minimum = 1, example = 1)]
+    page: Option<String>,
+    /// The page size, 1 to 100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
+    limit: Option<String>,
+}
+
+/// The caller's notifications, newest first, with how many are unread.
+#[utoipa::path(
+    get, path = "/notifications", tag = "notifications",
+    security(("bearer" = [])),
+    params(ListNotificationsQuery),
+    responses(
+        (status = 200, description = "One page of the caller's notifications", body = NotificationPage),
+        (status = 400, description = "Bad or unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    notifications: web::Data<Notifications>,
+    user: AuthUser,
+    req: HttpRequest,
+) -> Result<HttpResponse, actix_web::Error> {
+    let q: ListNotificationsQuery = query(&req)?;
+    let q = ListQuery::parse(
+        q.unread_only.as_deref(),
+        q.page.as_deref(),
+        q.limit.as_deref(),
+    )?;
+    Ok(HttpResponse::Ok().json(notifications.list(user.id, q).await?))
+}
+
+/// Marks one of the caller's notifications read.
+#[utoipa::path(
+    patch, path = "/notifications/{id}/read", tag = "notifications",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The notification id")),
+    responses(
+        (status = 200, description = "The notification, now read", body = Notification),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such notification, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn mark_read(
+    notifications: web::Data<Notifications>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let n = notifications.mark_read(user.id, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(n))
+}
+
+/// Marks every notification of the caller read.
+#[utoipa::path(
+    post, path = "/notifications/read-all", tag = "notifications",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every notification of the caller is read"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn read_all(
+    notifications: web::Data<Notifications>,
+    user: AuthUser,
+) -> Result<HttpResponse, actix_web::Error> {
+    notifications.mark_all_read(user.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes one of the caller's notifications.
+#[utoipa::path(
+    delete, path = "/notifications/{id}", tag = "notifications",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The notification id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such notification, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete(
+    notifications: web::Data<Notifications>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, actix_web::Error> {
+    notifications.delete(user.id, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The query string of `GET /notifications/stream`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// The access token, for clients that cannot set headers (a browser's `EventSource`).
+    /// `Authorization: Bearer` wins when both are given. Never logged.
+    access_token: Option<String>,
+}
+
+/// The caller's new notifications as Server-Sent Events.
+#[utoipa::path(
+    get, path = "/notifications/stream", tag = "notifications",
+    description = "Server-Sent Events: every new notification of the caller, stored by any \
+        process, as an event `notification` whose `data` is the notification as JSON, within a \
+        second. An idle stream gets a `: keepalive` comment every 15 s. Authenticate with \
+        `Authorization: Bearer` or, for `EventSource`, `?access_token=`. The stream ends when \
+        the access token expires and when the server shuts down: reconnect with a fresh token \
+        and reload `GET /notifications` to catch up, since events are not replayed.",
+    security(("bearer" = [])),
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn stream(
+    req: HttpRequest,
+    streams: web::Data<Streams>,
+    tokens: web::Data<Tokens>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let q: StreamQuery = query(&req)?;
+    let token = bearer(&req)
+        .map(str::to_owned)
+        .or(q.access_token.filter(|t| !t.trim().is_empty()))
+        .ok_or_else(|| {
+            ApiError::bad_token("a bearer access token is required (header or access_token)")
+        })?;
+    let claims = tokens.verify_access(token.trim()).map_err(|e| {
+        tracing::debug!(error = %e, "access token refused");
+        ApiError::bad_token("the access token is invalid or expired")
+    })?;
+    // The stream lives no longer than the token that opened it.
+    let lifetime = u64::try_from(claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0);
+    let body = events(
+        claims.user_id,
+        streams.live.subscribe(),
+        streams.live.closing(),
+        streams.heartbeat,
+        Duration::from_secs(lifetime),
+    );
+    tracing::debug!(user.id = %claims.user_id, "stream opened");
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        // Tells nginx-style proxies not to buffer the stream.
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body))
+}
+
+struct StreamState {
+    user: UserId,
+    feed: broadcast::Receiver<Arc<Notification>>,
+    closing: CancellationToken,
+    heartbeat: tokio::time::Interval,
+    expiry: Pin<Box<tokio::time::Sleep>>,
+    opened: bool,
+}
+
+/// The SSE body: an opening comment, then the user's notifications and heartbeats until the
+/// token expires, the server shuts down or the client goes away (which drops the stream).
+fn events(
+    user: UserId,
+    feed: broadcast::Receiver<Arc<Notification>>,
+    closing: CancellationToken,
+    heartbeat: Duration,
+    lifetime: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = StreamState {
+        user,
+        feed,
+        closing,
+        heartbeat: interval,
+        expiry: Box::pin(tokio::time::sleep(lifetime)),
+        opened: false,
+    };
+    futures_util::stream::unfold(state, |mut s| async move {
+        if !s.opened {
+            s.opened = true;
+            // Sent at once so clients and proxies see the stream is live; `retry` sets how long
+            // an EventSource waits before it reconnects.
+            return Some((Ok(Bytes::from_static(b"retry: 3000\n: connected\n\n")), s));
+        }
+        loop {
+            tokio::select! {
+                () = s.closing.cancelled() => return None,
+                () = &mut s.expiry => return None,
+                _ = s.heartbeat.tick() => {
+                    return Some((Ok(Bytes::from_static(b": keepalive\n\n")), s));
+                }
+                received = s.feed.recv() => match received {
+                    Ok(n) if n.user_id == s.user => match serde_json::to_string(&*n) {
+                        Ok(json) => {
+                            let event = format!("event: {STREAM_EVENT}\ndata: {json}\n\n");
+                            return Some((Ok(Bytes::from(event)), s));
+                        }
+                        Err(e) => tracing::error!(error = %e, "notification not encodable"),
+                    },
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(user.id = %s.user, missed = n, "stream fell behind");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    })
+}

@@ -1,0 +1,69 @@
+//! The notification domain's JSON shapes. No server dependencies: the web app uses them.
+//!
+//! The notification itself and the send request live in `tessera_contracts::notifications`,
+//! because the worker (which may not depend on this crate) sends them too; they are re-exported
+//! here so the web app finds every shape of this domain in one place.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use tessera_contracts::notifications::{
+    Notification, NotificationChannel, NotificationType, SendNotification, templates,
+};
+
+/// The name of the Server-Sent Events event that carries a new notification on
+/// `GET /notifications/stream`; its `data` is the [`Notification`] as JSON.
+pub const STREAM_EVENT: &str = "notification";
+
+/// Where a page of notifications sits in the caller's list, and how many are unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationPageMeta {
+    /// The page number, from 1.
+    pub page: u32,
+    /// The page size.
+    pub limit: u32,
+    /// How many notifications the list holds (only unread ones with `unreadOnly=true`).
+    pub total: u64,
+    /// How many pages the list has (0 for an empty list).
+    pub total_pages: u64,
+    /// How many of the caller's notifications are unread, whatever the filter.
+    pub unread_count: u64,
+}
+
+/// `200` of `GET /notifications`: one page of the caller's notifications, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationPage {
+    /// The notifications on this page.
+    pub data: Vec<Notification>,
+    /// Where this page sits.
+    pub meta: NotificationPageMeta,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn the_page_meta_is_camel_case_with_the_unread_count() {
+        let page = NotificationPage {
+            data: Vec::new(),
+            meta: NotificationPageMeta {
+                page: 1,
+                limit: 10,
+                total: 0,
+                total_pages: 0,
+                unread_count: 3,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&page).unwrap(),
+            serde_json::json!({
+                "data": [],
+                "meta": {"page": 1, "limit": 10, "total": 0, "totalPages": 0, "unreadCount": 3},
+            })
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! HTTP-level tests of the notification domain against real Postgres, Redis and the SMTP
+//! catcher (one test binary).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests"
+)]
+
+mod api {
+    mod email;
+    mod events;
+    pub mod helpers;
+    mod list;
+    mod operational;
+    mod send;
+    mod stream;
+}
