@@ -420,3 +420,47 @@ pub async fn mails_to(address: &str) -> anyhow::Result<Vec<serde_json::Value>> {
         })
         .collect())
 }
+
+/// Asserts a problem+json error response with `status` (content type, `type` URN, `title`,
+/// `instance`, and a `requestId` equal to the `X-Request-Id` header) and returns its body.
+pub async fn assert_problem(res: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(
+        header("content-type"),
+        "application/problem+json",
+        "content type"
+    );
+    let rid = header("x-request-id");
+    let body: serde_json::Value = res.json().await.expect("problem body");
+    assert_eq!(body["status"], status);
+    let kind = body["type"].as_str().unwrap_or("");
+    assert!(kind.starts_with("urn:tessera:problem:"), "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    assert_eq!(
+        body["requestId"].as_str(),
+        Some(rid.as_str()),
+        "requestId matches the header"
+    );
+    assert!(body["instance"].is_string(), "{body}");
+    body
+}
+
+/// The fields a validation problem names, in order.
+pub fn problem_fields(problem: &serde_json::Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

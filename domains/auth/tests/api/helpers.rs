@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+pub use tessera_app::testkit::assert_problem as problem;
 pub use tessera_app::testkit::{TestApp, eventually, spawn_app};
 
 pub async fn app() -> TestApp {
@@ -43,41 +44,6 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> Value {
     .await;
     assert_eq!(res.status(), StatusCode::OK, "login {email}");
     res.json().await.expect("json")
-}
-
-/// Asserts a problem+json response with `status` and returns its body.
-pub async fn problem(res: Response, status: u16) -> Value {
-    assert_eq!(res.status().as_u16(), status, "status");
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert_eq!(ct, "application/problem+json", "content type");
-    let rid = res
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body: Value = res.json().await.expect("problem body");
-    assert_eq!(body["status"], status);
-    assert!(
-        body["type"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("urn:tessera:problem:"),
-        "{body}"
-    );
-    assert!(body["title"].is_string(), "{body}");
-    assert_eq!(
-        body["requestId"].as_str(),
-        Some(rid.as_str()),
-        "requestId matches the header"
-    );
-    assert!(body["instance"].is_string(), "{body}");
-    body
 }
 
 #[derive(QueryableByName, Debug)]

@@ -7,6 +7,8 @@ use futures_util::{Stream, StreamExt};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tessera_app::queue::Job;
+pub use tessera_app::testkit::assert_problem as problem;
+pub use tessera_app::testkit::problem_fields as fields;
 pub use tessera_app::testkit::{TestApp, eventually, mails_to, random_hex, spawn_app};
 use tessera_contracts::{Role, UserId};
 use uuid::Uuid;
@@ -114,54 +116,6 @@ pub async fn json_of(res: Response, status: u16) -> Value {
     let body: Value = res.json().await.unwrap_or(Value::Null);
     assert_eq!(actual, status, "{body}");
     body
-}
-
-/// Asserts a problem+json response with `status` and returns its body.
-pub async fn problem(res: Response, status: u16) -> Value {
-    assert_eq!(res.status().as_u16(), status, "status");
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert_eq!(ct, "application/problem+json", "content type");
-    let rid = res
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body: Value = res.json().await.expect("problem body");
-    assert_eq!(body["status"], status);
-    assert!(
-        body["type"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("urn:tessera:problem:"),
-        "{body}"
-    );
-    assert!(body["title"].is_string(), "{body}");
-    assert_eq!(
-        body["requestId"].as_str(),
-        Some(rid.as_str()),
-        "requestId matches the header"
-    );
-    assert!(body["instance"].is_string(), "{body}");
-    body
-}
-
-/// The fields a validation problem names, in order.
-pub fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Asserts the wire shape of a notification: exactly the eight documented fields.

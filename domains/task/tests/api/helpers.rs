@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
+pub use tessera_app::testkit::assert_problem as problem;
 pub use tessera_app::testkit::{TestApp, spawn_app};
 use tessera_contracts::{Role, UserId};
 use uuid::Uuid;
@@ -87,39 +88,6 @@ pub fn titles(page: &Value) -> Vec<String> {
 
 pub fn task_path(id: &Value) -> String {
     format!("/tasks/{}", id.as_str().expect("id"))
-}
-
-/// Asserts a problem+json response with `status` and returns its body.
-pub async fn problem(res: Response, status: u16) -> Value {
-    assert_eq!(res.status().as_u16(), status, "status");
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert_eq!(ct, "application/problem+json", "content type");
-    let rid = res
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body: Value = res.json().await.expect("problem body");
-    assert_eq!(body["status"], status);
-    assert!(
-        body["type"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("urn:tessera:problem:"),
-        "{body}"
-    );
-    assert_eq!(
-        body["requestId"].as_str(),
-        Some(rid.as_str()),
-        "requestId matches the header"
-    );
-    body
 }
 
 /// The fields a validation problem names, in order.
