@@ -348,6 +348,14 @@ pub async fn spawn_app_on(
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()?;
+    // Tests start from a ready app: subscriptions made, databases answering.
+    let ready = format!("{base}/ready");
+    let probe = client.clone();
+    eventually(Duration::from_secs(15), "the app to be ready", || async {
+        let res = probe.get(&ready).send().await.ok()?;
+        res.status().is_success().then_some(())
+    })
+    .await?;
     Ok(TestApp {
         base,
         client,

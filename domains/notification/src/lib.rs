@@ -163,10 +163,23 @@ mod server {
         fn ready_checks(&self) -> Vec<ReadyCheck> {
             // The mail server is not a condition: without it, in-app notifications still work
             // and e-mails wait in the callers' retries.
-            vec![ReadyCheck::database(
-                "notification",
-                self.notifications.pool.clone(),
-            )]
+            let live = self.streams.live.clone();
+            vec![
+                ReadyCheck::database("notification", self.notifications.pool.clone()),
+                ReadyCheck {
+                    name: "live-feed".to_owned(),
+                    probe: std::sync::Arc::new(move || {
+                        let subscribed = live.is_subscribed();
+                        Box::pin(async move {
+                            if subscribed {
+                                Ok(())
+                            } else {
+                                Err("not subscribed yet".to_owned())
+                            }
+                        })
+                    }),
+                },
+            ]
         }
 
         fn subscriptions(&self) -> Vec<Subscription> {

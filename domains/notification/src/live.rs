@@ -12,6 +12,7 @@
 //! reloads the list when its stream reconnects.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
@@ -38,6 +39,9 @@ pub struct Live {
     /// Cancelled at shutdown: every open stream ends, so the server's graceful stop does not
     /// wait for connections that never finish on their own.
     closing: CancellationToken,
+    /// Whether the subscriber holds its subscription now; `/ready` reports it, so a process is
+    /// not ready while a notification stored elsewhere would miss its streams.
+    subscribed: Arc<AtomicBool>,
 }
 
 impl Live {
@@ -58,7 +62,13 @@ impl Live {
             channel: platform.redis_settings.key(&["notifications"]),
             fan_out,
             closing: CancellationToken::new(),
+            subscribed: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Whether the live feed is subscribed (a readiness condition).
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
     }
 
     /// Announces a stored notification to every process's streams. Best effort: when Redis is
@@ -119,6 +129,7 @@ impl Live {
                         break;
                     }
                     // Every (re)connection starts without subscriptions.
+                    self.subscribed.store(false, Ordering::Relaxed);
                     subscribed = self.try_subscribe().await;
                 }
                 _ = retry.tick(), if !subscribed => {
@@ -145,6 +156,7 @@ impl Live {
         match self.subscriber.subscribe(&self.channel).await {
             Ok(()) => {
                 tracing::debug!("live feed subscribed");
+                self.subscribed.store(true, Ordering::Relaxed);
                 true
             }
             Err(e) => {

@@ -13,9 +13,10 @@ async fn health_ready_and_metrics_answer() {
     let ready = json_of(get(&app, "/ready", None).await, 200).await;
     assert_eq!(ready["checks"]["database:notification"], "ok");
     assert_eq!(ready["checks"]["redis"], "ok");
+    assert_eq!(ready["checks"]["live-feed"], "ok");
     assert_eq!(
         ready["checks"].as_object().unwrap().len(),
-        2,
+        3,
         "the mail server is not a readiness condition: {ready}"
     );
 
