@@ -331,21 +331,38 @@ fn json_error(err: &serde_json::Error) -> ApiError {
 
 /// The query-string extractor configuration: errors as problem+json 400 naming the parameter.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| {
-        let msg = err.to_string();
-        let msg = msg
-            .strip_prefix("Query deserialize error: ")
-            .unwrap_or(&msg)
-            .to_owned();
-        // Name the parameter the way JSON body errors name fields.
-        if let Some(field) = msg
-            .strip_prefix("unknown field `")
+    web::QueryConfig::default().error_handler(|err, _req| query_error(&err).into())
+}
+
+/// Parses a query string into `T` with the same errors as [`query_config`], for handlers that
+/// read the query themselves (after checking access, so a caller without rights learns nothing
+/// from the parameters).
+pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(query)
+        .map(web::Query::into_inner)
+        .map_err(|e| query_error(&e))
+}
+
+/// A query-string error as a 400 that names an unknown or repeated parameter in `errors`, the
+/// way JSON body errors name fields.
+fn query_error(err: &actix_web::error::QueryPayloadError) -> ApiError {
+    let msg = err.to_string();
+    let msg = msg
+        .strip_prefix("Query deserialize error: ")
+        .unwrap_or(&msg)
+        .to_owned();
+    let named = |prefix: &str| {
+        msg.strip_prefix(prefix)
             .and_then(|r| r.split('`').next())
-        {
-            return ApiError::field(field, "is not a known query parameter").into();
-        }
-        ApiError::bad_request(format!("invalid query string: {msg}")).into()
-    })
+            .map(str::to_owned)
+    };
+    if let Some(field) = named("unknown field `") {
+        return ApiError::field(&field, "is not a known parameter");
+    }
+    if let Some(field) = named("duplicate field `") {
+        return ApiError::field(&field, "must be given at most once");
+    }
+    ApiError::bad_request(format!("invalid query string: {msg}"))
 }
 
 /// The path extractor configuration: a malformed id is a 400, not a 404 or a 500.

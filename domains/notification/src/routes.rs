@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::error::QueryPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::web::Bytes;
@@ -79,28 +78,9 @@ impl From<NotificationError> for actix_web::Error {
     }
 }
 
-/// Reads a query string, naming an unknown or repeated parameter in the problem's `errors`
-/// (the platform's `QueryConfig` only says so in `detail`).
+/// Reads a query string; an unknown or repeated parameter is named in the problem's `errors`.
 fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    match web::Query::<T>::from_query(req.query_string()) {
-        Ok(query) => Ok(query.into_inner()),
-        Err(QueryPayloadError::Deserialize(e)) => {
-            let msg = e.to_string();
-            let named = |prefix: &str| {
-                msg.strip_prefix(prefix)
-                    .and_then(|rest| rest.split('`').next())
-                    .map(str::to_owned)
-            };
-            Err(if let Some(field) = named("unknown field `") {
-                ApiError::field(&field, "is not a known parameter")
-            } else if let Some(field) = named("duplicate field `") {
-                ApiError::field(&field, "must be given at most once")
-            } else {
-                ApiError::bad_request(format!("invalid query string: {msg}"))
-            })
-        }
-        Err(e) => Err(ApiError::bad_request(format!("invalid query string: {e}"))),
-    }
+    tessera_app::error::parse_query(req.query_string())
 }
 
 /// Stores a notification and delivers it (internal: the worker's route, never routed by the

@@ -1,6 +1,5 @@
 //! HTTP handlers of `/users/*`: extract, call one use case, map the result.
 
-use actix_web::error::QueryPayloadError;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use tessera_app::error::ApiError;
@@ -47,28 +46,9 @@ pub struct ListUsersQuery {
     q: Option<String>,
 }
 
-/// Reads the query string, naming an unknown or repeated parameter in the problem's `errors`
-/// (the platform's `QueryConfig` only says so in `detail`).
+/// Reads the query string; an unknown or repeated parameter is named in the problem's `errors`.
 fn list_query(req: &HttpRequest) -> Result<ListUsersQuery, ApiError> {
-    match web::Query::<ListUsersQuery>::from_query(req.query_string()) {
-        Ok(query) => Ok(query.into_inner()),
-        Err(QueryPayloadError::Deserialize(e)) => {
-            let msg = e.to_string();
-            let named = |prefix: &str| {
-                msg.strip_prefix(prefix)
-                    .and_then(|rest| rest.split('`').next())
-                    .map(str::to_owned)
-            };
-            Err(if let Some(field) = named("unknown field `") {
-                ApiError::field(&field, "is not a known parameter")
-            } else if let Some(field) = named("duplicate field `") {
-                ApiError::field(&field, "must be given at most once")
-            } else {
-                ApiError::bad_request(format!("invalid query string: {msg}"))
-            })
-        }
-        Err(e) => Err(ApiError::bad_request(format!("invalid query string: {e}"))),
-    }
+    tessera_app::error::parse_query(req.query_string())
 }
 
 /// A user's profile: the owner's (made on the first read if the registration event is late) or,
