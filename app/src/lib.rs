@@ -10,6 +10,7 @@ pub mod clients;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gateway;
 pub mod health;
 pub mod inbox;
 pub mod module;

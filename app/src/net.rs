@@ -2,45 +2,156 @@
 
 use std::net::IpAddr;
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 
-/// The proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`, comma-separated IPs).
+/// The proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`: comma-separated IPs or
+/// CIDR ranges such as `172.16.0.0/12`, for a gateway whose container address is not fixed).
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(pub Vec<IpAddr>);
+pub struct TrustedProxies(pub Vec<IpNet>);
 
-impl TrustedProxies {
-    /// Parses a list of IP addresses.
-    pub fn parse(items: &[String]) -> Result<Self, String> {
-        items
-            .iter()
-            .map(|s| {
-                s.parse::<IpAddr>()
-                    .map_err(|_| format!("`{s}` is not an IP address"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(TrustedProxies)
+/// An IP range: an address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `10.0.0.0/8`, `::1/128` or a bare address (one host).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (raw, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{raw}` is not an IP address or CIDR range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{raw}` has an invalid prefix length"))?,
+            None => max,
+        };
+        Ok(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` lies in this range.
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(*ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(*ip) & mask
+            }
+            _ => false,
+        }
     }
 }
 
-/// The client IP of `req`: the peer address, or, when the peer is a trusted proxy, the last
-/// address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    if !trusted.0.contains(&peer) {
-        return Some(peer);
+impl TrustedProxies {
+    /// Parses a list of IP addresses and CIDR ranges.
+    pub fn parse(items: &[String]) -> Result<Self, String> {
+        items
+            .iter()
+            .map(|s| IpNet::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map(TrustedProxies)
     }
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let hops: Vec<IpAddr> = forwarded
-        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
-        .unwrap_or_default();
-    // Walk from the nearest hop back; the first untrusted one is the client as far as we can tell.
-    Some(
-        hops.into_iter()
-            .rev()
-            .find(|ip| !trusted.0.contains(ip))
-            .unwrap_or(peer),
-    )
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn trusts(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
+    }
+}
+
+/// The client address the gateway resolved for a request, kept in its extensions so the domains
+/// mounted behind it in the same process see the same address after the gateway strips the
+/// forwarding headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The client IP of `req`: the one the gateway resolved in this process, else the peer address,
+/// or, when the peer is a trusted proxy, the last address in `X-Forwarded-For` that is not
+/// itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> Option<IpAddr> {
+    if let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>() {
+        return Some(*ip);
+    }
+    let peer = req.peer_addr()?.ip();
+    Some(resolve(peer, forwarded_for(req), trusted))
+}
+
+fn forwarded_for(req: &HttpRequest) -> Vec<IpAddr> {
+    req.headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+/// The client behind `peer`: walking `X-Forwarded-For` from the nearest hop back while the hop
+/// is trusted, the first untrusted address is the client as far as we can tell.
+pub fn resolve(peer: IpAddr, hops: Vec<IpAddr>, trusted: &TrustedProxies) -> IpAddr {
+    if !trusted.trusts(&peer) {
+        return peer;
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.trusts(ip))
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    fn trusted(items: &[&str]) -> TrustedProxies {
+        TrustedProxies::parse(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn ranges_contain_their_addresses_only() {
+        let t = trusted(&["172.16.0.0/12", "::1"]);
+        assert!(t.trusts(&ip("172.18.0.5")));
+        assert!(!t.trusts(&ip("172.32.0.1")));
+        assert!(t.trusts(&ip("::1")));
+        assert!(!t.trusts(&ip("127.0.0.1")));
+        assert!(trusted(&["0.0.0.0/0"]).trusts(&ip("8.8.8.8")));
+    }
+
+    #[test]
+    fn bad_entries_are_refused_by_value() {
+        let err = TrustedProxies::parse(&["10.0.0.0/33".to_owned()]).err();
+        assert!(err.unwrap_or_default().contains("10.0.0.0/33"));
+        assert!(TrustedProxies::parse(&["proxy".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_peer() {
+        let t = trusted(&["10.0.0.1"]);
+        let hops = vec![ip("1.2.3.4"), ip("5.6.7.8")];
+        // An untrusted peer's header is a client's claim: ignored.
+        assert_eq!(resolve(ip("9.9.9.9"), hops.clone(), &t), ip("9.9.9.9"));
+        // Behind the trusted proxy, the nearest untrusted hop is the client.
+        assert_eq!(resolve(ip("10.0.0.1"), hops, &t), ip("5.6.7.8"));
+        assert_eq!(resolve(ip("10.0.0.1"), Vec::new(), &t), ip("10.0.0.1"));
+    }
 }

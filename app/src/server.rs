@@ -5,7 +5,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
+use actix_governor::Governor;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Env, HttpSettings, TokenSettings};
 use crate::db::{PoolSettings, platform_migrations, run_migrations};
 use crate::error::{ApiError, json_config, path_config, query_config};
+use crate::gateway::{self, Gateway};
 use crate::health::{self, Operational, ServiceInfo};
 use crate::module::{Domain, Module, Platform, ReadyCheck};
 use crate::queue::{Queue, QueueMetrics, QueueSettings};
@@ -117,23 +119,68 @@ impl Running {
     }
 }
 
-/// Builds the modules of `domains`, migrates their databases, and starts serving them.
+/// What one process mounts.
+#[derive(Clone, Copy)]
+pub struct Mount<'a> {
+    /// The domains served in this process.
+    pub domains: &'a [&'a Domain],
+    /// Whether the gateway module stands in front of them (and proxies to the domains that are
+    /// not mounted here).
+    pub gateway: bool,
+    /// The OpenAPI document the gateway serves at `/openapi.json` (with Swagger UI at `/docs`).
+    pub openapi: Option<&'static str>,
+}
+
+impl<'a> Mount<'a> {
+    /// `domains` served directly, as a split service process does.
+    pub fn direct(domains: &'a [&'a Domain]) -> Self {
+        Self {
+            domains,
+            gateway: false,
+            openapi: None,
+        }
+    }
+
+    /// `domains` behind the gateway.
+    pub fn behind_gateway(domains: &'a [&'a Domain], openapi: Option<&'static str>) -> Self {
+        Self {
+            domains,
+            gateway: true,
+            openapi,
+        }
+    }
+}
+
+/// Builds the modules of `mount`, migrates their databases, and starts serving them.
 ///
 /// `listener` lets tests bind port 0 first; otherwise `HOST`/`PORT` decide.
 pub async fn start(
     platform: Platform,
-    domains: &[&Domain],
+    mount: Mount<'_>,
     http: HttpSettings,
     listener: Option<TcpListener>,
 ) -> anyhow::Result<Running> {
+    let domains = mount.domains;
     migrate(&platform.env, domains).await?;
 
     let mut modules: Vec<Arc<dyn Module>> = Vec::new();
     for domain in domains {
         modules.push((domain.build)(platform.clone()).await?);
     }
+    let local: Vec<&str> = domains.iter().map(|d| d.name).collect();
+    let gateway = match mount.gateway {
+        true => Some(Arc::new(Gateway::build(&platform, &local, mount.openapi)?)),
+        false => None,
+    };
 
-    let mut checks = vec![ReadyCheck::redis(platform.redis.clone())];
+    // A gateway alone uses no Redis; everything else does.
+    let mut checks = Vec::new();
+    if !domains.is_empty() {
+        checks.push(ReadyCheck::redis(platform.redis.clone()));
+    }
+    if let Some(g) = &gateway {
+        checks.extend(g.ready_checks());
+    }
     let mut pools = Vec::new();
     let mut subscriptions = Vec::new();
     for m in &modules {
@@ -141,7 +188,10 @@ pub async fn start(
         pools.extend(m.pools());
         subscriptions.extend(m.subscriptions());
     }
-    let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+    let mut names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+    if gateway.is_some() {
+        names.insert(0, "gateway");
+    }
     let info = ServiceInfo {
         service: if names.is_empty() {
             "tessera".to_owned()
@@ -174,6 +224,21 @@ pub async fn start(
             tasks.spawn(task);
         }
     }
+    if let Some(g) = &gateway {
+        tasks.spawn(g.housekeeping(shutdown.clone()));
+    }
+
+    // The gateway's layers are always in the stack and switched on when it is mounted, so one
+    // App type serves both shapes. Unused limiters cost one empty map each.
+    let edge_state = gateway.as_ref().map(|g| g.edge_state()).unwrap_or_default();
+    let (general, strict) = match &gateway {
+        Some(g) => (g.general_limit(), g.strict_limit()),
+        None => (
+            gateway::limit::config(gateway::limit::Scope::General, 1, Arc::default())?,
+            gateway::limit::config(gateway::limit::Scope::Strict, 1, Arc::default())?,
+        ),
+    };
+    let gateway_on = gateway.is_some();
 
     let tokens = web::Data::new(platform.tokens.clone());
     let metrics = web::Data::new(platform.metrics.clone());
@@ -182,18 +247,28 @@ pub async fn start(
     let server = HttpServer::new(move || {
         let modules = app_modules.clone();
         let operational = operational.clone();
+        let gateway = gateway.clone();
         App::new()
             .app_data(tokens.clone())
             .app_data(metrics.clone())
+            .app_data(edge_state.clone())
             .app_data(json_config(body_limit))
             .app_data(query_config())
             .app_data(path_config())
             .app_data(web::PayloadConfig::new(body_limit))
+            // Outermost last: telemetry, CORS, the general then the strict limit, the guard.
+            .wrap(Condition::new(gateway_on, from_fn(gateway::guard)))
+            .wrap(Condition::new(gateway_on, Governor::new(&strict)))
+            .wrap(Condition::new(gateway_on, Governor::new(&general)))
+            .wrap(Condition::new(gateway_on, from_fn(gateway::edge)))
             .wrap(from_fn(telemetry))
             .configure(move |cfg| {
                 health::configure(cfg, operational);
                 for m in &modules {
                     m.configure(cfg);
+                }
+                if let Some(g) = &gateway {
+                    g.configure(cfg);
                 }
             })
             .default_service(web::to(not_found))

@@ -305,6 +305,9 @@ pub fn base_env(overrides: &[(&str, &str)]) -> Env {
         ("QUEUE_MAX_BACKOFF", "500ms".to_owned()),
         ("QUEUE_VISIBILITY_TIMEOUT", "5s".to_owned()),
         ("QUEUE_HANDLER_TIMEOUT", "4s".to_owned()),
+        // Tests that are about the gateway's limits set their own.
+        ("RATE_LIMIT_PER_MINUTE", "100000".to_owned()),
+        ("AUTH_RATE_LIMIT_PER_MINUTE", "100000".to_owned()),
     ]);
     for (k, v) in overrides {
         env = env.with(k, *v);
@@ -320,6 +323,20 @@ pub async fn spawn_app(
     spawn_app_on(domains, overrides, TcpListener::bind("127.0.0.1:0")?).await
 }
 
+/// Starts `domains` behind the gateway module, as the single-process deployment runs them.
+pub async fn spawn_gateway(
+    domains: &[&'static Domain],
+    overrides: &[(&str, &str)],
+) -> anyhow::Result<TestApp> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    spawn(
+        server::Mount::behind_gateway(domains, None),
+        overrides,
+        listener,
+    )
+    .await
+}
+
 /// Like [`spawn_app`], on a listener the test bound itself (to know the address before the app
 /// exists, e.g. to start a service after its callers).
 pub async fn spawn_app_on(
@@ -327,6 +344,17 @@ pub async fn spawn_app_on(
     overrides: &[(&str, &str)],
     listener: TcpListener,
 ) -> anyhow::Result<TestApp> {
+    spawn(server::Mount::direct(domains), overrides, listener).await
+}
+
+/// Starts what `mount` names on `listener` with fresh databases and a fresh Redis prefix, and
+/// waits until it is ready.
+pub async fn spawn(
+    mount: server::Mount<'_>,
+    overrides: &[(&str, &str)],
+    listener: TcpListener,
+) -> anyhow::Result<TestApp> {
+    let domains = mount.domains;
     let mut env = base_env(overrides);
     let mut databases = Vec::new();
     for d in domains {
@@ -342,7 +370,7 @@ pub async fn spawn_app_on(
     let platform = server::platform(env.clone(), domains.len() == 1).await?;
     platform.redis.wait_for_connect().await?;
     let http = HttpSettings::from_env(&env, 0)?;
-    let running = server::start(platform.clone(), domains, http, Some(listener)).await?;
+    let running = server::start(platform.clone(), mount, http, Some(listener)).await?;
     let base = format!("http://{}", running.addr);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -110,9 +110,26 @@ pub fn compiled_domains() -> Vec<&'static Domain> {
     domains
 }
 
-/// Picks the domains `requested` names (all compiled-in ones when empty), refusing unknown or
+/// What a process mounts: the gateway or not, and which domains.
+#[derive(Clone)]
+pub struct Selection {
+    /// Whether the gateway module is mounted.
+    pub gateway: bool,
+    /// The domains, in mount order.
+    pub domains: Vec<&'static Domain>,
+}
+
+/// Whether this build carries the gateway module.
+pub const GATEWAY_COMPILED: bool = cfg!(feature = "gateway");
+
+/// The committed OpenAPI document, served by the gateway at `/openapi.json`. A test keeps it
+/// equal to what `shell openapi` generates, so a gateway built without any domain still serves
+/// the whole API's document.
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+/// Picks the modules `requested` names (every compiled-in one when empty), refusing unknown or
 /// not-compiled names with a message that says which.
-pub fn select(requested: &[String]) -> anyhow::Result<Vec<&'static Domain>> {
+pub fn select(requested: &[String]) -> anyhow::Result<Selection> {
     let compiled = compiled_domains();
     let requested: Vec<String> = requested
         .iter()
@@ -120,9 +137,22 @@ pub fn select(requested: &[String]) -> anyhow::Result<Vec<&'static Domain>> {
         .filter(|s| !s.is_empty())
         .collect();
     if requested.is_empty() {
-        return Ok(compiled);
+        return Ok(Selection {
+            gateway: GATEWAY_COMPILED,
+            domains: compiled,
+        });
     }
-    let mut picked = Vec::new();
+    let mut picked = Selection {
+        gateway: false,
+        domains: Vec::new(),
+    };
+    let compiled_names = || {
+        let mut names: Vec<&str> = compiled.iter().map(|d| d.name).collect();
+        if GATEWAY_COMPILED {
+            names.insert(0, "gateway");
+        }
+        names.join(", ")
+    };
     for name in &requested {
         if !KNOWN_MODULES.contains(&name.as_str()) {
             anyhow::bail!(
@@ -130,26 +160,27 @@ pub fn select(requested: &[String]) -> anyhow::Result<Vec<&'static Domain>> {
                 KNOWN_MODULES.join(", ")
             );
         }
+        if name == "gateway" && GATEWAY_COMPILED {
+            picked.gateway = true;
+            continue;
+        }
         match compiled.iter().find(|d| d.name == name) {
-            Some(d) if !picked.iter().any(|p: &&Domain| p.name == d.name) => picked.push(*d),
+            Some(d) if !picked.domains.iter().any(|p| p.name == d.name) => picked.domains.push(*d),
             Some(_) => {}
             None => anyhow::bail!(
                 "module `{name}` is not compiled into this binary (build with `--features {name}`; compiled: {})",
-                compiled
-                    .iter()
-                    .map(|d| d.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                compiled_names()
             ),
         }
     }
     Ok(picked)
 }
 
-/// The default API port for a process mounting `domains` (DESIGN.md "Process interface").
-pub fn default_port(domains: &[&Domain]) -> u16 {
-    match domains {
-        [one] => match one.name {
+/// The default API port for a process (DESIGN.md "Process interface"): a single domain without
+/// the gateway gets its own port, anything else 4000.
+pub fn default_port(selection: &Selection) -> u16 {
+    match (selection.gateway, selection.domains.as_slice()) {
+        (false, [one]) => match one.name {
             "auth" => 4001,
             "user" => 4002,
             "task" => 4003,
@@ -202,15 +233,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { services } => {
             tessera_app::telemetry::init_logging(log_format(&env));
-            let domains = select(&services)?;
-            server::migrate(&env, &domains).await
+            let selection = select(&services)?;
+            server::migrate(&env, &selection.domains).await
         }
         Command::Serve { services } => {
             tessera_app::telemetry::init_logging(log_format(&env));
-            let domains = select(&services)?;
-            let http = HttpSettings::from_env(&env, default_port(&domains))?;
-            let platform = server::platform(env, domains.len() == 1).await?;
-            let running = server::start(platform, &domains, http, None).await?;
+            let selection = select(&services)?;
+            let http = HttpSettings::from_env(&env, default_port(&selection))?;
+            let platform = server::platform(env, selection.domains.len() == 1).await?;
+            let mount = server::Mount {
+                domains: &selection.domains,
+                gateway: selection.gateway,
+                openapi: Some(OPENAPI_JSON),
+            };
+            let running = server::start(platform, mount, http, None).await?;
             server::wait_for_signal().await;
             running.shutdown().await;
             Ok(())
@@ -287,7 +323,7 @@ mod tests {
 
     #[test]
     fn an_empty_selection_mounts_everything_compiled_in() {
-        let all = select(&[]).map(|d| d.len()).unwrap_or(usize::MAX);
+        let all = select(&[]).map(|s| s.domains.len()).unwrap_or(usize::MAX);
         assert_eq!(all, compiled_domains().len());
     }
 
@@ -297,9 +333,14 @@ mod tests {
             .into_iter()
             .filter(|d| d.name == "auth")
             .collect();
-        if !auth.is_empty() {
-            assert_eq!(default_port(&auth), 4001);
+        let mut selection = Selection {
+            gateway: false,
+            domains: auth,
+        };
+        if !selection.domains.is_empty() {
+            assert_eq!(default_port(&selection), 4001);
         }
-        assert_eq!(default_port(&[]), 4000);
+        selection.gateway = true;
+        assert_eq!(default_port(&selection), 4000);
     }
 }

@@ -85,7 +85,7 @@ fn unknown_or_missing_modules_fail_with_a_clear_message() {
     let out = run(shell(&secrets()).args(["serve", "--services", "bogus"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown module `bogus`"));
-    let out = run(shell(&secrets()).args(["serve", "--services", "gateway"]));
+    let out = run(shell(&secrets()).args(["serve", "--services", "ui"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not compiled into this binary"));
 }

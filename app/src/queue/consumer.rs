@@ -525,7 +525,7 @@ impl GroupCtx {
         let metrics = self.queue.metrics.as_ref();
         match outcome {
             Ok(Some(Outcome::Done)) => {
-                tracing::debug!(duration_ms, "job done");
+                tracing::info!(duration_ms, "job done");
                 if let Some(m) = metrics {
                     m.processed.with_label_values(&labels).inc();
                 }

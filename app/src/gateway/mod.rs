@@ -1,0 +1,534 @@
+//! The gateway module: the public edge of the platform.
+//!
+//! Mounted with `gateway`, a process puts these checks in front of every route, whatever is
+//! behind them: CORS, the rate limits, the client address (forwarding headers believed only from
+//! trusted proxies, then removed with every client-sent internal header), `/notifications/send`
+//! refused as if it did not exist, and the access-token pre-check on protected routes (401
+//! without calling the domain). Behind them, each domain is either mounted in the same process
+//! (its routes are served directly, no HTTP hop) or reached through the reverse proxy at its
+//! `*_SERVICE_URL` ([`proxy`]), with a timeout and a circuit breaker per upstream. The gateway
+//! also serves Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`.
+
+pub mod breaker;
+pub mod cors;
+pub mod limit;
+pub mod proxy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use prometheus::{IntCounterVec, Opts};
+use tokio_util::sync::CancellationToken;
+
+use self::breaker::{Breaker, BreakerSettings};
+use self::cors::{CorsPolicy, Verdict};
+use self::limit::{LimitConfig, Scope};
+use self::proxy::Upstream;
+use crate::clients::NOTIFICATION_URL_VAR;
+use crate::config::{ConfigError, Env};
+use crate::error::ApiError;
+use crate::module::{BoxFuture, Platform, ReadyCheck};
+use crate::net::{ClientAddr, TrustedProxies, client_ip};
+use crate::tokens::{AuthUser, Tokens, bearer};
+
+/// The routable domains: module name, the path prefix it owns, and the variable holding its URL
+/// in the split deployment. The worker serves no public routes.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("auth", "/auth", "AUTH_SERVICE_URL"),
+    ("user", "/users", "USER_SERVICE_URL"),
+    ("task", "/tasks", "TASK_SERVICE_URL"),
+    ("notification", "/notifications", NOTIFICATION_URL_VAR),
+];
+
+/// Auth routes that take no access token.
+const PUBLIC_AUTH_ROUTES: &[&str] = &[
+    "/auth/register",
+    "/auth/login",
+    "/auth/refresh",
+    "/auth/logout",
+    "/auth/forgot-password",
+    "/auth/reset-password",
+];
+
+/// The one route that also takes the token as `?access_token=` (browsers' `EventSource` cannot
+/// set headers).
+const STREAM_ROUTE: &str = "/notifications/stream";
+
+/// Routes only services call; the gateway answers 404 for them.
+const INTERNAL_ROUTES: &[&str] = &["/notifications/send"];
+
+/// Client-sent headers the gateway removes: forwarding headers (it sets its own) and the
+/// internal namespaces. Matched as prefixes of the lower-case name.
+const STRIPPED_HEADER_PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "forwarded",
+    "x-real-ip",
+    "x-internal-",
+    "x-tessera-",
+];
+
+/// Gateway tuning from the environment.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Requests per minute per client IP (`RATE_LIMIT_PER_MINUTE`, 100).
+    pub rate_per_minute: u32,
+    /// Requests per minute per client IP on login, register and forgot-password
+    /// (`AUTH_RATE_LIMIT_PER_MINUTE`, 10).
+    pub auth_rate_per_minute: u32,
+    /// `CORS_ORIGINS` (`http://localhost:3000`).
+    pub cors: CorsPolicy,
+    /// `TRUSTED_PROXIES` (none).
+    pub trusted: Arc<TrustedProxies>,
+    /// Wait for an upstream's response head (`UPSTREAM_TIMEOUT`, 10 s).
+    pub upstream_timeout: Duration,
+    /// Wait for a connection to an upstream (`UPSTREAM_CONNECT_TIMEOUT`, 1 s).
+    pub connect_timeout: Duration,
+    /// `BREAKER_FAILURES` (5) and `BREAKER_OPEN_FOR` (5 s).
+    pub breaker: BreakerSettings,
+}
+
+impl GatewaySettings {
+    /// Reads and checks the gateway's variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let invalid = |name: &str, reason: String| ConfigError::Invalid {
+            name: name.to_owned(),
+            reason,
+        };
+        let cors = CorsPolicy::parse(&env.list_or("CORS_ORIGINS", &["http://localhost:3000"]))
+            .map_err(|r| invalid("CORS_ORIGINS", r))?;
+        let trusted = TrustedProxies::parse(&env.list_or("TRUSTED_PROXIES", &[]))
+            .map_err(|r| invalid("TRUSTED_PROXIES", r))?;
+        let positive = |name: &str, default: u32| -> Result<u32, ConfigError> {
+            let v: u32 = env.parse_or(name, default)?;
+            if v == 0 {
+                return Err(invalid(name, "must be at least 1".to_owned()));
+            }
+            Ok(v)
+        };
+        Ok(Self {
+            rate_per_minute: positive("RATE_LIMIT_PER_MINUTE", 100)?,
+            auth_rate_per_minute: positive("AUTH_RATE_LIMIT_PER_MINUTE", 10)?,
+            cors,
+            trusted: Arc::new(trusted),
+            upstream_timeout: env.duration_or("UPSTREAM_TIMEOUT", Duration::from_secs(10))?,
+            connect_timeout: env.duration_or("UPSTREAM_CONNECT_TIMEOUT", Duration::from_secs(1))?,
+            breaker: BreakerSettings {
+                failures: positive("BREAKER_FAILURES", 5)?,
+                open_for: env.duration_or("BREAKER_OPEN_FOR", Duration::from_secs(5))?,
+            },
+        })
+    }
+}
+
+/// What the gateway's middlewares read from the app data.
+#[derive(Clone, Default)]
+pub struct EdgeState {
+    cors: CorsPolicy,
+    trusted: Arc<TrustedProxies>,
+}
+
+/// A built gateway: its checks, its upstreams, its limiters and documents.
+pub struct Gateway {
+    edge: web::Data<EdgeState>,
+    upstreams: Vec<Arc<Upstream>>,
+    general: LimitConfig,
+    strict: LimitConfig,
+    openapi: Option<&'static str>,
+}
+
+impl Gateway {
+    /// Builds the gateway for a process that mounts the domains named in `local`; every other
+    /// routable domain is proxied to its `*_SERVICE_URL`. `openapi` is the document served at
+    /// `/openapi.json` (the committed one, so nothing about it is computed at run time).
+    pub fn build(
+        platform: &Platform,
+        local: &[&str],
+        openapi: Option<&'static str>,
+    ) -> anyhow::Result<Self> {
+        let settings = GatewaySettings::from_env(&platform.env)?;
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "gateway_upstream_failures_total",
+                "Upstream calls the gateway answered with 503, by upstream and reason",
+            ),
+            &["upstream", "reason"],
+        )?;
+        platform
+            .metrics
+            .registry
+            .register(Box::new(failures.clone()))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            // Redirects are the client's business: pass them through.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let mut upstreams = Vec::new();
+        for (name, prefix, var) in ROUTES {
+            if local.contains(name) {
+                continue;
+            }
+            let default = format!("http://localhost:{}", default_port(name));
+            let base = service_url(&platform.env, var, &default)?;
+            upstreams.push(Arc::new(Upstream {
+                name,
+                prefix,
+                base,
+                breaker: Breaker::new(settings.breaker),
+                timeout: settings.upstream_timeout,
+                client: client.clone(),
+                failures: failures.clone(),
+            }));
+        }
+        let general = limit::config(
+            Scope::General,
+            settings.rate_per_minute,
+            settings.trusted.clone(),
+        )?;
+        let strict = limit::config(
+            Scope::Strict,
+            settings.auth_rate_per_minute,
+            settings.trusted.clone(),
+        )?;
+        Ok(Self {
+            edge: web::Data::new(EdgeState {
+                cors: settings.cors,
+                trusted: settings.trusted,
+            }),
+            upstreams,
+            general,
+            strict,
+            openapi,
+        })
+    }
+
+    /// The domains this gateway reaches over HTTP.
+    pub fn upstream_names(&self) -> Vec<&'static str> {
+        self.upstreams.iter().map(|u| u.name).collect()
+    }
+
+    /// `/ready` includes every upstream's own `/ready`.
+    pub fn ready_checks(&self) -> Vec<ReadyCheck> {
+        self.upstreams
+            .iter()
+            .map(|up| {
+                let up = up.clone();
+                ReadyCheck {
+                    name: format!("service:{}", up.name),
+                    probe: Arc::new(move || {
+                        let up = up.clone();
+                        Box::pin(async move {
+                            let res = up
+                                .client
+                                .get(format!("{}/ready", up.base))
+                                .send()
+                                .await
+                                .map_err(|e| {
+                                    if e.is_connect() {
+                                        "not reachable".to_owned()
+                                    } else {
+                                        e.to_string()
+                                    }
+                                })?;
+                            if res.status().is_success() {
+                                Ok(())
+                            } else {
+                                Err(format!("answered {}", res.status().as_u16()))
+                            }
+                        })
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// The shared state the edge middlewares ([`edge`], [`guard`]) look for.
+    pub fn edge_state(&self) -> web::Data<EdgeState> {
+        self.edge.clone()
+    }
+
+    /// The general rate limit's configuration (its state is shared by every worker).
+    pub fn general_limit(&self) -> LimitConfig {
+        self.general.clone()
+    }
+
+    /// The stricter limit on login, register and forgot-password.
+    pub fn strict_limit(&self) -> LimitConfig {
+        self.strict.clone()
+    }
+
+    /// Adds the proxy routes of the upstreams and the documentation routes.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        if let Some(doc) = self.openapi {
+            cfg.route(
+                "/openapi.json",
+                web::get().to(move || async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(doc)
+                }),
+            )
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                }),
+            )
+            .service(
+                utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(
+                    utoipa_swagger_ui::Config::new(["/openapi.json"])
+                        .persist_authorization(true)
+                        .try_it_out_enabled(true),
+                ),
+            );
+        }
+        for up in &self.upstreams {
+            let up = up.clone();
+            cfg.service(web::scope(up.prefix).default_service(web::to(
+                move |req: actix_web::HttpRequest, payload: web::Payload| {
+                    proxy::forward(up.clone(), req, payload)
+                },
+            )));
+        }
+    }
+
+    /// Drops the rate-limit state of clients that have not been seen for a while, so memory
+    /// does not grow with every address that ever called.
+    pub fn housekeeping(&self, shutdown: CancellationToken) -> BoxFuture<()> {
+        let limiters = [self.general.limiter(), self.strict.limiter()];
+        Box::pin(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {
+                        for l in &limiters {
+                            l.retain_recent();
+                            l.shrink_to_fit();
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn default_port(domain: &str) -> u16 {
+    match domain {
+        "auth" => 4001,
+        "user" => 4002,
+        "task" => 4003,
+        "notification" => 4004,
+        _ => 4000,
+    }
+}
+
+/// A service base URL: `http(s)://host[:port]`, stored without a trailing slash.
+fn service_url(env: &Env, var: &str, default: &str) -> Result<String, ConfigError> {
+    let raw = env.get(var).unwrap_or(default);
+    let url = url::Url::parse(raw).map_err(|e| ConfigError::Invalid {
+        name: var.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::Invalid {
+            name: var.to_owned(),
+            reason: "must be an http(s) URL with a host".to_owned(),
+        });
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// How the gateway treats a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed (public auth routes, operational routes, docs, unknown paths).
+    Open,
+    /// An access token is required before anything is called.
+    User,
+    /// Service-only: not routed, 404.
+    Internal,
+}
+
+/// Classifies `path` (API.md "Gateway" and the route tables).
+pub fn access(path: &str) -> Access {
+    let path = path.trim_end_matches('/');
+    if INTERNAL_ROUTES
+        .iter()
+        .any(|r| path == *r || path.starts_with(&format!("{r}/")))
+    {
+        return Access::Internal;
+    }
+    if PUBLIC_AUTH_ROUTES.contains(&path) {
+        return Access::Open;
+    }
+    let owned = ROUTES
+        .iter()
+        .any(|(_, prefix, _)| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    if owned { Access::User } else { Access::Open }
+}
+
+/// The outermost gateway layer (inside telemetry): CORS. Answers preflights itself and adds the
+/// CORS headers to every response for an allowed origin, rate-limit and auth refusals included.
+/// Passes everything through when the gateway is not mounted.
+pub async fn edge(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<EdgeState>>().cloned() else {
+        return next
+            .call(req)
+            .await
+            .map(|r| r.map_into_boxed_body().map_into_left_body());
+    };
+    match state.cors.decide(req.method(), req.headers()) {
+        Verdict::Plain => next
+            .call(req)
+            .await
+            .map(|r| r.map_into_boxed_body().map_into_left_body()),
+        Verdict::Allowed(origin) => {
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            CorsPolicy::response_headers(origin, res.headers_mut());
+            Ok(res.map_into_left_body())
+        }
+        Verdict::Preflight(origin) => {
+            let (status, headers) = CorsPolicy::preflight_headers(origin, req.headers());
+            let mut res = HttpResponse::new(status);
+            *res.headers_mut() = headers;
+            Ok(req.into_response(res).map_into_right_body())
+        }
+        Verdict::Refused => {
+            let err = ApiError::Forbidden("this origin may not call the API".to_owned());
+            Ok(req
+                .into_response(err.error_response())
+                .map_into_right_body())
+        }
+    }
+}
+
+/// The innermost gateway layer (inside the rate limits): resolves the client address, removes
+/// client-sent forwarding and internal headers, hides internal routes, and checks the access
+/// token of protected routes before any domain (local or remote) is involved.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<EdgeState>>().cloned() else {
+        return next
+            .call(req)
+            .await
+            .map(|r| r.map_into_boxed_body().map_into_left_body());
+    };
+    if let Some(ip) = client_ip(req.request(), &state.trusted) {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
+    let mut req = req;
+    strip_headers(req.headers_mut());
+
+    let refusal = match access(req.path()) {
+        Access::Open => None,
+        Access::Internal => Some(ApiError::NotFound("no route matches this path".to_owned())),
+        Access::User => check_token(&req).err(),
+    };
+    if let Some(err) = refusal {
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(|r| r.map_into_boxed_body().map_into_left_body())
+}
+
+fn strip_headers(headers: &mut header::HeaderMap) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            STRIPPED_HEADER_PREFIXES
+                .iter()
+                .any(|p| name.as_str().starts_with(p))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
+fn check_token(req: &ServiceRequest) -> Result<(), ApiError> {
+    let tokens = req
+        .app_data::<web::Data<Tokens>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("Tokens missing from app data")))?;
+    let from_query;
+    let token = match bearer(req.request()) {
+        Some(t) => t,
+        None if req.path() == STREAM_ROUTE => {
+            from_query = url::form_urlencoded::parse(req.query_string().as_bytes())
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned());
+            from_query
+                .as_deref()
+                .ok_or_else(|| ApiError::bad_token("a bearer access token is required"))?
+        }
+        None => return Err(ApiError::bad_token("a bearer access token is required")),
+    };
+    AuthUser::from_token(tokens, token).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_classified_per_the_contract() {
+        assert_eq!(access("/notifications/send"), Access::Internal);
+        assert_eq!(access("/notifications/send/"), Access::Internal);
+        assert_eq!(access("/auth/login"), Access::Open);
+        assert_eq!(access("/auth/me"), Access::User);
+        assert_eq!(access("/tasks"), Access::User);
+        assert_eq!(access("/tasks/abc"), Access::User);
+        assert_eq!(access("/tasksx"), Access::Open);
+        assert_eq!(access("/notifications/stream"), Access::User);
+        assert_eq!(access("/health"), Access::Open);
+        assert_eq!(access("/docs/"), Access::Open);
+    }
+
+    #[test]
+    fn forwarding_and_internal_headers_are_stripped() {
+        let mut h = header::HeaderMap::new();
+        for name in [
+            "x-forwarded-for",
+            "forwarded",
+            "x-internal-user",
+            "x-request-id",
+        ] {
+            h.insert(
+                HeaderName::from_static(name),
+                header::HeaderValue::from_static("1"),
+            );
+        }
+        strip_headers(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["x-request-id"]);
+    }
+
+    #[test]
+    fn service_urls_must_be_http() {
+        let env = Env::from_pairs([("TASK_SERVICE_URL", "ftp://x")]);
+        assert!(service_url(&env, "TASK_SERVICE_URL", "http://localhost:4003").is_err());
+        let env = Env::from_pairs([("TASK_SERVICE_URL", "http://task:4003/")]);
+        assert_eq!(
+            service_url(&env, "TASK_SERVICE_URL", "").ok().as_deref(),
+            Some("http://task:4003")
+        );
+    }
+}

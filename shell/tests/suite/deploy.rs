@@ -1,0 +1,464 @@
+//! The two deployments the suite runs against, behind one type.
+//!
+//! - [`Kind::Single`]: every module in one in-process server, gateway in front, as `just dev`
+//!   and `compose.mono.yml` run it.
+//! - [`Kind::Split`]: six real `shell` processes (the binary cargo built for these tests), as
+//!   `just split` and `compose.split.yml` run them: auth, user, task and notification each with
+//!   their own database, the worker calling notification over HTTP with a service token, and
+//!   the gateway proxying to all four. Each process binds port 0 and the harness reads the
+//!   address from its log; every log line is kept for assertions.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fred::prelude::ClientLike;
+use serde_json::{Value, json};
+use tessera_app::config::Env;
+use tessera_app::db::platform_migrations;
+use tessera_app::module::Domain;
+use tessera_app::queue::{Queue, QueueSettings};
+use tessera_app::server::Mount;
+use tessera_app::testkit::{
+    TestApp, TestDatabase, delete_prefix, eventually, random_hex, redis_url, smtp_env,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long the suite waits for anything asynchronous.
+pub const WAIT: Duration = Duration::from_secs(30);
+/// The web app base URL e-mail links use.
+pub const WEB_APP_URL: &str = "http://localhost:3000";
+
+/// Which deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One process.
+    Single,
+    /// Six processes.
+    Split,
+}
+
+/// Every domain, in mount order.
+pub fn domains() -> [&'static Domain; 5] {
+    [
+        &tessera_auth::DOMAIN,
+        &tessera_user::DOMAIN,
+        &tessera_task::DOMAIN,
+        &tessera_notification::DOMAIN,
+        &tessera_worker::DOMAIN,
+    ]
+}
+
+/// A running deployment: a gateway URL and what the tests need to look behind it.
+pub struct Deployment {
+    /// The gateway's base URL.
+    pub base: String,
+    /// A client that follows no redirects.
+    pub client: reqwest::Client,
+    /// The variables every process got (secrets, Redis).
+    pub env: Vec<(String, String)>,
+    /// The shared job queue (for "has the worker settled" checks).
+    pub queue: Queue,
+    redis: fred::prelude::Client,
+    prefix: String,
+    inner: Inner,
+}
+
+enum Inner {
+    Single(Option<Box<TestApp>>),
+    Split(Split),
+}
+
+impl Deployment {
+    /// Starts `kind` with the suite's defaults plus `overrides`.
+    pub async fn start(kind: Kind, overrides: &[(&str, &str)]) -> Deployment {
+        let mut env: Vec<(String, String)> = vec![
+            ("JWT_SECRET".into(), random_hex(32)),
+            ("INTERNAL_JWT_SECRET".into(), random_hex(32)),
+            ("REDIS_URL".into(), redis_url()),
+            ("REDIS_PREFIX".into(), format!("test:{}", random_hex(8))),
+            ("WEB_APP_URL".into(), WEB_APP_URL.into()),
+        ];
+        env.extend(smtp_env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        for (k, v) in overrides {
+            env.retain(|(name, _)| name != k);
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let settings = Env::from_pairs(env.clone())
+            .redis()
+            .expect("redis settings");
+        let redis = tessera_app::redis::connect(&settings).await.expect("redis");
+        redis.wait_for_connect().await.expect("redis up");
+        let queue = Queue::new(
+            redis.clone(),
+            settings.clone(),
+            QueueSettings::default(),
+            None,
+        );
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        let (base, inner) = match kind {
+            Kind::Single => {
+                let pairs: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let all = domains();
+                let app = tessera_app::testkit::spawn(
+                    Mount::behind_gateway(&all, Some(shell::OPENAPI_JSON)),
+                    &pairs,
+                    std::net::TcpListener::bind("127.0.0.1:0").expect("port"),
+                )
+                .await
+                .expect("single process starts");
+                (app.base.clone(), Inner::Single(Some(Box::new(app))))
+            }
+            Kind::Split => {
+                let split = Split::start(&env).await;
+                (split.url("gateway"), Inner::Split(split))
+            }
+        };
+        let deployment = Deployment {
+            base,
+            client,
+            env,
+            queue,
+            redis,
+            prefix: settings.prefix.clone(),
+            inner,
+        };
+        deployment.wait_ready().await;
+        deployment
+    }
+
+    /// Waits until the gateway's `/ready` answers 200 (downstream services included).
+    pub async fn wait_ready(&self) {
+        let url = self.url("/ready");
+        eventually(WAIT, "the gateway to be ready", || async {
+            let res = self.client.get(&url).send().await.ok()?;
+            res.status().is_success().then_some(())
+        })
+        .await
+        .expect("ready");
+    }
+
+    /// The URL of `path` at the gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The split processes (panics on the single deployment: split-only tests ask for it).
+    pub fn split(&mut self) -> &mut Split {
+        match &mut self.inner {
+            Inner::Split(s) => s,
+            Inner::Single(_) => panic!("not a split deployment"),
+        }
+    }
+
+    /// Stops everything and removes the Redis keys.
+    pub async fn stop(mut self) {
+        match &mut self.inner {
+            Inner::Single(app) => {
+                if let Some(app) = app.take() {
+                    app.shutdown().await;
+                }
+            }
+            Inner::Split(split) => split.stop_all().await,
+        }
+        delete_prefix(&self.redis, &self.prefix).await;
+    }
+
+    /// A POST with a JSON body and an optional bearer token.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("POST")
+    }
+
+    /// A GET with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// Registers `email` and logs in; returns `(user id, access token, refresh token)`.
+    pub async fn sign_up(&self, email: &str, password: &str) -> (String, String, String) {
+        let res = self
+            .post(
+                "/auth/register",
+                None,
+                json!({"email": email, "password": password, "name": "Ada"}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "register");
+        let (access, refresh) = self.login(email, password).await.expect("login");
+        let me: Value = self
+            .get("/auth/me", &access)
+            .await
+            .json()
+            .await
+            .expect("me");
+        (me["id"].as_str().expect("id").to_owned(), access, refresh)
+    }
+
+    /// Logs in; `None` when refused.
+    pub async fn login(&self, email: &str, password: &str) -> Option<(String, String)> {
+        let res = self
+            .post(
+                "/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        if res.status() != 200 {
+            return None;
+        }
+        let body: Value = res.json().await.ok()?;
+        Some((
+            body["accessToken"].as_str()?.to_owned(),
+            body["refreshToken"].as_str()?.to_owned(),
+        ))
+    }
+
+    /// Waits until the worker group has nothing in flight, waiting or unread, and checks that
+    /// nothing is dead: after this, a missing effect is really missing.
+    pub async fn worker_settled(&self) {
+        eventually(WAIT, "the worker's jobs to settle", || async {
+            let stats = self.queue.stats().await.ok()?;
+            stats
+                .iter()
+                .filter(|s| s.group == "worker")
+                .all(|s| s.pending == 0 && s.delayed == 0 && s.lag == Some(0))
+                .then_some(())
+        })
+        .await
+        .expect("settled");
+        assert!(
+            self.queue.list_dead().await.expect("dead list").is_empty(),
+            "no job was dead-lettered"
+        );
+    }
+
+    /// The auth database URL (the admin CLI promotes users there).
+    pub fn auth_database_url(&self) -> String {
+        match &self.inner {
+            Inner::Single(app) => app.as_ref().expect("running").database_url("auth"),
+            Inner::Split(s) => s.databases["auth"].url.clone(),
+        }
+    }
+}
+
+/// One `shell` process of the split deployment.
+struct Process {
+    child: Child,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+/// The six processes and their databases.
+pub struct Split {
+    processes: HashMap<&'static str, Process>,
+    logs: HashMap<&'static str, Arc<Mutex<Vec<String>>>>,
+    databases: HashMap<&'static str, TestDatabase>,
+}
+
+impl Split {
+    async fn start(shared: &[(String, String)]) -> Split {
+        let mut split = Split {
+            processes: HashMap::new(),
+            logs: HashMap::new(),
+            databases: HashMap::new(),
+        };
+        for d in domains() {
+            if let Some(own) = d.migrations {
+                let db = TestDatabase::create(d.name, &[platform_migrations, own])
+                    .await
+                    .expect("database");
+                split.databases.insert(d.name, db);
+            }
+        }
+        let common = |extra: Vec<(String, String)>| {
+            let mut env = shared.to_vec();
+            env.extend(
+                [
+                    ("HOST", "127.0.0.1"),
+                    ("PORT", "0"),
+                    ("LOG_FORMAT", "json"),
+                    ("RUST_LOG", "info"),
+                    ("HTTP_WORKERS", "1"),
+                    ("SHUTDOWN_TIMEOUT", "5s"),
+                    ("DB_POOL_SIZE", "5"),
+                    ("QUEUE_BASE_BACKOFF", "50ms"),
+                    ("QUEUE_MAX_BACKOFF", "500ms"),
+                    ("QUEUE_VISIBILITY_TIMEOUT", "5s"),
+                    ("QUEUE_HANDLER_TIMEOUT", "4s"),
+                ]
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            // The suite's overrides (rate limits, breaker) win over the defaults above.
+            for (k, v) in shared {
+                env.retain(|(name, _)| name != k);
+                env.push((k.clone(), v.clone()));
+            }
+            env.extend(extra);
+            env
+        };
+        for name in ["auth", "user", "task", "notification"] {
+            let url = split.databases[name].url.clone();
+            // The services believe the gateway's X-Forwarded-For; the gateway itself trusts no
+            // one here (the test client is the internet).
+            let env = common(vec![
+                ("DATABASE_URL".into(), url),
+                ("TRUSTED_PROXIES".into(), "127.0.0.1".into()),
+            ]);
+            split.spawn(name, env).await;
+        }
+        let notification = split.url("notification");
+        let env = common(vec![("NOTIFICATION_SERVICE_URL".into(), notification)]);
+        split.spawn("worker", env).await;
+        let mut urls = Vec::new();
+        for (name, var) in [
+            ("auth", "AUTH_SERVICE_URL"),
+            ("user", "USER_SERVICE_URL"),
+            ("task", "TASK_SERVICE_URL"),
+            ("notification", "NOTIFICATION_SERVICE_URL"),
+        ] {
+            urls.push((var.to_owned(), split.url(name)));
+        }
+        let gateway_defaults = [
+            ("RATE_LIMIT_PER_MINUTE", "100000"),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "100000"),
+        ];
+        for (k, v) in gateway_defaults {
+            if !shared.iter().any(|(name, _)| name == k) {
+                urls.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        split.spawn("gateway", common(urls)).await;
+        split
+    }
+
+    /// The gateway alone, proxying to whatever URLs `env` names (tests with fake upstreams).
+    pub async fn gateway_alone(env: &[(String, String)]) -> Split {
+        let mut split = Split {
+            processes: HashMap::new(),
+            logs: HashMap::new(),
+            databases: HashMap::new(),
+        };
+        let mut env = env.to_vec();
+        env.extend(
+            [
+                ("HOST", "127.0.0.1"),
+                ("PORT", "0"),
+                ("LOG_FORMAT", "json"),
+                ("HTTP_WORKERS", "1"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        split.spawn("gateway", env).await;
+        split
+    }
+
+    /// Starts the process `name` (mounting that module only) and waits for its listener.
+    async fn spawn(&mut self, name: &'static str, env: Vec<(String, String)>) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shell"));
+        cmd.args(["serve", "--services", name])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("shell starts");
+        let lines = self.logs.entry(name).or_default().clone();
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let lines = lines.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(out).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    lines.lock().expect("log lock").push(line);
+                }
+            });
+        }
+        let from = lines.lock().expect("log lock").len();
+        let port = eventually(WAIT, &format!("{name} to listen"), || async {
+            let logs = lines.lock().expect("log lock");
+            logs[from..].iter().find_map(|line| {
+                let v: Value = serde_json::from_str(line).ok()?;
+                (v["message"] == "listening")
+                    .then(|| v["addr"].as_str()?.rsplit(':').next()?.parse::<u16>().ok())
+                    .flatten()
+            })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            let logs = lines.lock().expect("log lock").join("\n");
+            panic!("{e}\n{name} logs:\n{logs}")
+        });
+        self.processes.insert(name, Process { child, port, env });
+    }
+
+    /// `http://127.0.0.1:<port>` of process `name`.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}", self.processes[name].port)
+    }
+
+    /// The log lines process `name` has written so far.
+    pub fn logs(&self, name: &str) -> Vec<String> {
+        self.logs[name].lock().expect("log lock").clone()
+    }
+
+    /// Kills process `name` (SIGKILL: nothing drains).
+    pub async fn kill(&mut self, name: &str) {
+        if let Some(p) = self.processes.get_mut(name) {
+            let _ = p.child.kill().await;
+        }
+    }
+
+    /// Starts process `name` again on its old port with its old environment.
+    pub async fn restart(&mut self, name: &'static str) {
+        let old = self.processes.remove(name).expect("known process");
+        let mut env = old.env.clone();
+        env.retain(|(k, _)| k != "PORT");
+        env.push(("PORT".into(), old.port.to_string()));
+        drop(old);
+        self.spawn(name, env).await;
+    }
+
+    /// Stops every process (SIGTERM, then SIGKILL after 10 s).
+    pub async fn stop_all(&mut self) {
+        // SIGTERM lets each drain; what does not stop in time is killed on drop.
+        for p in self.processes.values() {
+            if let Some(pid) = p.child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+        }
+        for p in self.processes.values_mut() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), p.child.wait()).await;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The end-to-end suite: the seed's flows and the gateway's rules over HTTP, run against both
+//! deployments (API.md: "a client cannot tell them apart"). Each scenario is written once and
+//! runs as `single::<name>` (one process) and `split::<name>` (six processes of the real binary);
+//! `split_only` holds what only exists with a network between gateway and services (upstream
+//! failures, the proxy's streaming, logs of separate processes).
+//!
+//! The SMTP catcher is shared by every test, so each test uses its own addresses.
+#![cfg(all(
+    feature = "gateway",
+    feature = "auth",
+    feature = "user",
+    feature = "task",
+    feature = "notification",
+    feature = "worker"
+))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "tests"
+)]
+
+mod deploy;
+mod edge;
+mod flows;
+mod split_only;
+
+/// Declares each scenario `name(kind)` once per deployment.
+macro_rules! both {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(crate::deploy::Kind::Single).await;
+                }
+            )*
+        }
+        mod split {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(crate::deploy::Kind::Split).await;
+                }
+            )*
+        }
+    };
+}
+
+mod flow {
+    both!(flows:
+        first_task_brings_an_in_app_notification_and_the_only_welcome_email,
+        completing_a_task_notifies_in_app_and_sends_the_congratulations_email,
+        forgot_password_mails_a_reset_link_that_works,
+        a_registration_becomes_a_profile_with_its_name,
+        an_admin_promoted_by_the_cli_lists_and_deletes_users,
+        the_stream_pushes_new_notifications,
+    );
+}
+
+mod gateway {
+    both!(edge:
+        protected_routes_need_an_access_token,
+        the_internal_send_route_is_not_routed,
+        rate_limits_answer_429_with_retry_after,
+        cors_allows_configured_origins_only,
+        request_ids_are_kept_or_generated,
+        docs_and_the_openapi_document_are_served,
+        client_sent_forwarding_headers_do_not_change_the_client_address,
+    );
+}
