@@ -35,6 +35,10 @@ dev: services _dev-env
     echo
     LOG_FORMAT="${LOG_FORMAT:-pretty}" exec "$CARGO_TARGET_DIR/debug/shell" serve
 
+# Run the split deployment here: one process per service, gateway :4000, auth :4001 ... worker :4005.
+split: services _dev-env
+    PG_ADMIN_URL="{{pg}}" .ci/split
+
 # Write .env with fresh random secrets and local URLs, unless it exists.
 _dev-env:
     #!/usr/bin/env bash

@@ -1,0 +1,1289 @@
+//! The deployments as files: `compose.split.yml`, `compose.mono.yml`, `.env.example`, the
+//! `Dockerfile` and the `just split` script (`.ci/split`), checked against DESIGN.md's process
+//! interface and against the environment variables the code reads. Docker does not run on the CI
+//! machine, so these checks are what keeps the files honest.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use yaml_serde::Value;
+
+/// DESIGN.md "Process interface": the port of each module when it runs alone (the web app's is
+/// `UI_PORT`).
+const PORTS: &[(&str, u16)] = &[
+    ("gateway", 4000),
+    ("auth", 4001),
+    ("user", 4002),
+    ("task", 4003),
+    ("notification", 4004),
+    ("worker", 4005),
+    ("ui", 3000),
+];
+/// The domains with a database of their own.
+const DATABASES: &[&str] = &["auth", "user", "task", "notification"];
+/// Variables that must never have a default in a compose file.
+const SECRETS: &[&str] = &["JWT_SECRET", "INTERNAL_JWT_SECRET"];
+/// The modules of the single process's image (`ui` joins when the web app lands).
+const MONO_FEATURES: &[&str] = &["gateway", "auth", "user", "task", "notification", "worker"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn port_of(module: &str) -> u16 {
+    PORTS
+        .iter()
+        .find(|(m, _)| *m == module)
+        .map(|(_, p)| *p)
+        .unwrap_or_else(|| panic!("DESIGN.md names no port for `{module}`"))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Compose files
+
+struct Compose {
+    file: &'static str,
+    doc: Value,
+}
+
+impl Compose {
+    fn load(file: &'static str) -> Self {
+        let mut doc: Value =
+            yaml_serde::from_str(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        doc.apply_merge()
+            .unwrap_or_else(|e| panic!("{file}: merge keys: {e}"));
+        Self { file, doc }
+    }
+
+    fn split() -> Self {
+        Self::load("compose.split.yml")
+    }
+
+    fn mono() -> Self {
+        Self::load("compose.mono.yml")
+    }
+
+    fn service_names(&self) -> BTreeSet<String> {
+        self.doc["services"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{}: no services", self.file))
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn service(&self, name: &str) -> &Value {
+        let svc = &self.doc["services"][name];
+        assert!(!svc.is_null(), "{}: no service `{name}`", self.file);
+        svc
+    }
+
+    /// The service's `environment`, values as the file spells them.
+    fn env(&self, name: &str) -> BTreeMap<String, String> {
+        let env = &self.service(name)["environment"];
+        let mut out = BTreeMap::new();
+        if let Some(map) = env.as_mapping() {
+            for (k, v) in map {
+                let key = k.as_str().unwrap_or_default().to_owned();
+                out.insert(key, scalar(v).unwrap_or_default());
+            }
+        } else if let Some(list) = env.as_sequence() {
+            for item in list {
+                let item = item.as_str().unwrap_or_default();
+                let (k, v) = item.split_once('=').unwrap_or((item, ""));
+                out.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        out
+    }
+
+    fn env_var(&self, service: &str, var: &str) -> String {
+        self.env(service)
+            .get(var)
+            .cloned()
+            .unwrap_or_else(|| panic!("{}: service `{service}` does not set {var}", self.file))
+    }
+
+    /// The healthcheck's command as one string (empty when there is none).
+    fn healthcheck(&self, name: &str) -> String {
+        let test = &self.service(name)["healthcheck"]["test"];
+        match test {
+            Value::Sequence(items) => items
+                .iter()
+                .filter_map(scalar)
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => scalar(other).unwrap_or_default(),
+        }
+    }
+
+    /// `(host, container)` port pairs of `ports:`.
+    fn published(&self, name: &str) -> Vec<(String, String)> {
+        self.service(name)["ports"]
+            .as_sequence()
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(scalar)
+                    .map(|p| {
+                        let parts: Vec<&str> = p.split(':').collect();
+                        let container = parts.last().copied().unwrap_or_default();
+                        let host = if parts.len() >= 2 {
+                            parts[parts.len() - 2]
+                        } else {
+                            container
+                        };
+                        (host.to_owned(), container.to_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn split_apps() -> Vec<&'static str> {
+    PORTS.iter().map(|(m, _)| *m).collect()
+}
+
+/// The app containers of each file: the ones built from the Dockerfile.
+fn app_containers(compose: &Compose) -> Vec<String> {
+    compose
+        .service_names()
+        .into_iter()
+        .filter(|s| !compose.service(s)["build"].is_null())
+        .collect()
+}
+
+/// The port of the URL in `text` after `http://<host>:`, e.g. a healthcheck command.
+fn url_port(text: &str, host: &str) -> Option<u16> {
+    let prefix = format!("http://{host}:");
+    let rest = &text[text.find(&prefix)? + prefix.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// `(host, database)` of a postgres URL.
+fn db_target(url: &str) -> (String, String) {
+    let after_at = url.rsplit_once('@').map(|(_, r)| r).unwrap_or(url);
+    let (host_port, db) = after_at.split_once('/').unwrap_or((after_at, ""));
+    let host = host_port.split(':').next().unwrap_or_default();
+    (
+        host.to_owned(),
+        db.split('?').next().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn the_split_file_has_every_service_the_design_names() {
+    let split = Compose::split();
+    let mut expected = set(&split_apps());
+    for d in DATABASES {
+        expected.insert(format!("{d}-db"));
+    }
+    expected.extend(set(&["redis", "mailpit"]));
+    let actual = split.service_names();
+    let missing: Vec<_> = expected.difference(&actual).collect();
+    let unexpected: Vec<_> = actual.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "compose.split.yml: missing services {missing:?}, unexpected services {unexpected:?}"
+    );
+    assert_eq!(
+        app_containers(&split).into_iter().collect::<BTreeSet<_>>(),
+        set(&split_apps()),
+        "compose.split.yml: the app containers (those with `build:`) are the seven modules"
+    );
+}
+
+#[test]
+fn the_mono_file_has_every_service_the_design_names() {
+    let mono = Compose::mono();
+    let expected = set(&["app", "postgres", "redis", "mailpit"]);
+    let actual = mono.service_names();
+    assert_eq!(
+        actual, expected,
+        "compose.mono.yml: services differ from app + postgres + redis + mailpit"
+    );
+    assert_eq!(app_containers(&mono), vec!["app".to_owned()]);
+}
+
+#[test]
+fn every_variable_an_app_container_sets_is_listed_in_env_example() {
+    let listed = env_example();
+    let mut unknown = Vec::new();
+    for compose in [Compose::split(), Compose::mono()] {
+        for svc in app_containers(&compose) {
+            for var in compose.env(&svc).keys() {
+                if !listed.contains(var) {
+                    unknown.push(format!("{}: {svc} sets {var}", compose.file));
+                }
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "variables that .env.example does not list:\n  {}",
+        unknown.join("\n  ")
+    );
+}
+
+#[test]
+fn secrets_come_from_the_environment_without_defaults() {
+    let split = Compose::split();
+    let shared = &split.doc["x-app-env"];
+    for secret in SECRETS {
+        assert!(
+            !shared[*secret].is_null(),
+            "compose.split.yml: the shared `x-app-env` block sets no {secret}"
+        );
+    }
+    for compose in [split, Compose::mono()] {
+        for svc in app_containers(&compose) {
+            for secret in SECRETS {
+                let value = compose.env_var(&svc, secret);
+                assert!(
+                    value.starts_with(&format!("${{{secret}:?")) && value.ends_with('}'),
+                    "{}: {svc} must take {secret} from the environment with no default \
+                     (`${{{secret}:?message}}`), not `{value}`",
+                    compose.file
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn each_app_container_listens_and_is_checked_on_its_design_port() {
+    // The table above is also what the binary defaults to.
+    for domain in shell::compiled_domains() {
+        assert_eq!(
+            shell::default_port(&[domain]),
+            port_of(domain.name),
+            "shell's default port for `{}` differs from DESIGN.md",
+            domain.name
+        );
+    }
+    let split = Compose::split();
+    for app in split_apps() {
+        let listener = if app == "ui" { "UI_PORT" } else { "PORT" };
+        let port = split.env_var(app, listener);
+        assert_eq!(
+            port,
+            port_of(app).to_string(),
+            "compose.split.yml: {app} sets {listener}={port}, DESIGN.md says {}",
+            port_of(app)
+        );
+        let check = split.healthcheck(app);
+        assert_eq!(
+            url_port(&check, "127.0.0.1"),
+            Some(port_of(app)),
+            "compose.split.yml: {app}'s healthcheck `{check}` does not call its port {}",
+            port_of(app)
+        );
+    }
+    let mono = Compose::mono();
+    assert_eq!(
+        mono.env_var("app", "PORT"),
+        "4000",
+        "compose.mono.yml: app PORT"
+    );
+    assert_eq!(
+        mono.env_var("app", "UI_PORT"),
+        "3000",
+        "compose.mono.yml: app UI_PORT"
+    );
+    assert_eq!(
+        url_port(&mono.healthcheck("app"), "127.0.0.1"),
+        Some(4000),
+        "compose.mono.yml: app's healthcheck does not call :4000"
+    );
+}
+
+#[test]
+fn service_urls_name_the_service_and_its_port() {
+    for compose in [Compose::split(), Compose::mono()] {
+        for svc in app_containers(&compose) {
+            for (var, value) in compose.env(&svc) {
+                let Some(target) = var.strip_suffix("_SERVICE_URL") else {
+                    continue;
+                };
+                let target = target.to_ascii_lowercase();
+                let expected = format!("http://{target}:{}", port_of(&target));
+                assert_eq!(
+                    value, expected,
+                    "{}: {svc} sets {var}={value}, expected {expected}",
+                    compose.file
+                );
+                assert_eq!(
+                    compose.env_var(&target, "PORT"),
+                    port_of(&target).to_string(),
+                    "{}: {svc}'s {var} names `{target}`, which must listen on {}",
+                    compose.file,
+                    port_of(&target)
+                );
+            }
+        }
+    }
+    let split = Compose::split();
+    for (svc, upstreams) in [
+        ("gateway", &["auth", "user", "task", "notification"][..]),
+        ("worker", &["notification"][..]),
+    ] {
+        for up in upstreams {
+            split.env_var(svc, &format!("{}_SERVICE_URL", up.to_ascii_uppercase()));
+        }
+    }
+}
+
+#[test]
+fn each_split_domain_container_uses_its_own_database() {
+    let split = Compose::split();
+    for app in split_apps() {
+        let env = split.env(app);
+        let per_domain: Vec<_> = env
+            .keys()
+            .filter(|k| k.ends_with("_DATABASE_URL"))
+            .collect();
+        assert!(
+            per_domain.is_empty(),
+            "compose.split.yml: {app} sets {per_domain:?}; a single-domain container uses DATABASE_URL"
+        );
+        if !DATABASES.contains(&app) {
+            assert!(
+                !env.contains_key("DATABASE_URL"),
+                "compose.split.yml: {app} has no database but sets DATABASE_URL"
+            );
+            continue;
+        }
+        let db_service = format!("{app}-db");
+        let db_name = split.env_var(&db_service, "POSTGRES_DB");
+        assert_eq!(
+            db_name,
+            format!("tessera_{app}"),
+            "compose.split.yml: {db_service}"
+        );
+        let url = split.env_var(app, "DATABASE_URL");
+        assert_eq!(
+            db_target(&url),
+            (db_service.clone(), db_name),
+            "compose.split.yml: {app}'s DATABASE_URL `{url}` must point at {db_service} and its database"
+        );
+    }
+}
+
+#[test]
+fn the_mono_postgres_holds_the_four_databases_the_app_uses() {
+    let mono = Compose::mono();
+    let mut created: BTreeSet<String> = [mono.env_var("postgres", "POSTGRES_DB")].into();
+    let mut mounted = false;
+    for cfg in mono.service("postgres")["configs"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let source = cfg["source"].as_str().unwrap_or_default();
+        let target = cfg["target"].as_str().unwrap_or_default();
+        mounted |= target.starts_with("/docker-entrypoint-initdb.d/");
+        let content = mono.doc["configs"][source]["content"]
+            .as_str()
+            .unwrap_or_default();
+        for stmt in content.split(';') {
+            if let Some(name) = stmt.trim().strip_prefix("CREATE DATABASE ") {
+                created.insert(name.trim().to_owned());
+            }
+        }
+    }
+    assert!(
+        mounted,
+        "compose.mono.yml: the database init script is not in /docker-entrypoint-initdb.d/"
+    );
+    let env = mono.env("app");
+    assert!(
+        !env.contains_key("DATABASE_URL"),
+        "compose.mono.yml: app mounts several domains; plain DATABASE_URL means nothing to it"
+    );
+    for d in DATABASES {
+        let var = format!("{}_DATABASE_URL", d.to_ascii_uppercase());
+        let url = mono.env_var("app", &var);
+        let (host, db) = db_target(&url);
+        assert_eq!(
+            host, "postgres",
+            "compose.mono.yml: app's {var} `{url}` must point at postgres"
+        );
+        assert_eq!(
+            db,
+            format!("tessera_{d}"),
+            "compose.mono.yml: app's {var} `{url}`"
+        );
+        assert!(
+            created.contains(&db),
+            "compose.mono.yml: nothing creates database {db} (created: {created:?})"
+        );
+    }
+}
+
+#[test]
+fn dependencies_wait_until_healthy() {
+    let split_edges: &[(&str, &[&str])] = &[
+        ("gateway", &["auth", "user", "task", "notification"]),
+        ("auth", &["auth-db", "redis"]),
+        ("user", &["user-db", "redis"]),
+        ("task", &["task-db", "redis"]),
+        ("notification", &["notification-db", "redis", "mailpit"]),
+        ("worker", &["notification", "redis"]),
+        ("ui", &["gateway"]),
+    ];
+    let mono_edges: &[(&str, &[&str])] = &[("app", &["postgres", "redis", "mailpit"])];
+    for (compose, edges) in [
+        (Compose::split(), split_edges),
+        (Compose::mono(), mono_edges),
+    ] {
+        for svc in compose.service_names() {
+            assert!(
+                !compose.healthcheck(&svc).is_empty(),
+                "{}: {svc} has no healthcheck",
+                compose.file
+            );
+            let deps = &compose.service(&svc)["depends_on"];
+            if deps.is_null() {
+                continue;
+            }
+            let deps = deps.as_mapping().unwrap_or_else(|| {
+                panic!("{}: {svc}'s depends_on must be the long form with `condition: service_healthy`", compose.file)
+            });
+            for (dep, spec) in deps {
+                let dep = dep.as_str().unwrap_or_default();
+                assert_eq!(
+                    spec["condition"].as_str(),
+                    Some("service_healthy"),
+                    "{}: {svc} depends on {dep} without `condition: service_healthy`",
+                    compose.file
+                );
+                assert!(
+                    !compose.healthcheck(dep).is_empty(),
+                    "{}: {svc} waits for {dep} to be healthy, but {dep} has no healthcheck",
+                    compose.file
+                );
+            }
+        }
+        for (svc, needed) in edges {
+            for dep in *needed {
+                assert!(
+                    !compose.service(svc)["depends_on"][*dep].is_null(),
+                    "{}: {svc} must depend on {dep}",
+                    compose.file
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn only_the_entry_points_publish_ports() {
+    let expected_split: &[(&str, &[&str])] = &[
+        ("gateway", &["4000"]),
+        ("ui", &["3000"]),
+        ("mailpit", &["8025"]),
+    ];
+    let expected_mono: &[(&str, &[&str])] = &[("app", &["4000", "3000"]), ("mailpit", &["8025"])];
+    for (compose, expected) in [
+        (Compose::split(), expected_split),
+        (Compose::mono(), expected_mono),
+    ] {
+        for svc in compose.service_names() {
+            let published = compose.published(&svc);
+            let want = expected
+                .iter()
+                .find(|(s, _)| *s == svc)
+                .map(|(_, p)| *p)
+                .unwrap_or(&[]);
+            let got: BTreeSet<String> = published
+                .iter()
+                .map(|(host, container)| {
+                    assert_eq!(
+                        host, container,
+                        "{}: {svc} maps host {host} to {container}",
+                        compose.file
+                    );
+                    container.clone()
+                })
+                .collect();
+            assert_eq!(
+                got,
+                set(want),
+                "{}: {svc} publishes {got:?}; only gateway/ui/mailpit (split) and app/mailpit (mono) publish, on their own ports",
+                compose.file
+            );
+        }
+    }
+}
+
+#[test]
+fn redis_keeps_an_append_only_file() {
+    for compose in [Compose::split(), Compose::mono()] {
+        let redis = compose.service("redis");
+        let command: Vec<String> = match &redis["command"] {
+            Value::Sequence(items) => items.iter().filter_map(scalar).collect(),
+            other => scalar(other)
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+        };
+        assert!(
+            command
+                .windows(2)
+                .any(|w| w[0] == "--appendonly" && w[1] == "yes"),
+            "{}: redis must run with --appendonly yes, runs {command:?}",
+            compose.file
+        );
+        let volumes: Vec<String> = redis["volumes"]
+            .as_sequence()
+            .map(|v| v.iter().filter_map(scalar).collect())
+            .unwrap_or_default();
+        assert!(
+            volumes.iter().any(|v| v.ends_with(":/data")),
+            "{}: redis's /data (where the AOF lives) is not a volume",
+            compose.file
+        );
+    }
+}
+
+#[test]
+fn each_container_is_built_with_the_modules_it_runs() {
+    let split = Compose::split();
+    for app in split_apps() {
+        let build = &split.service(app)["build"];
+        assert_eq!(
+            build["context"].as_str(),
+            Some("."),
+            "compose.split.yml: {app} build context"
+        );
+        assert_eq!(
+            build["args"]["FEATURES"].as_str(),
+            Some(app),
+            "compose.split.yml: {app} must be built with FEATURES={app} only"
+        );
+        assert_eq!(
+            split.env_var(app, "SERVICES"),
+            app,
+            "compose.split.yml: {app} SERVICES"
+        );
+    }
+    let mono = Compose::mono();
+    let features = mono.service("app")["build"]["args"]["FEATURES"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let words: BTreeSet<String> = features.split_whitespace().map(str::to_owned).collect();
+    assert!(
+        set(MONO_FEATURES).is_subset(&words),
+        "compose.mono.yml: app is built with FEATURES=`{features}`, which lacks some of {MONO_FEATURES:?}"
+    );
+    assert!(
+        !mono.env("app").contains_key("SERVICES"),
+        "compose.mono.yml: app mounts everything: no SERVICES"
+    );
+
+    let dockerfile = read("Dockerfile");
+    let default = dockerfile
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ARG FEATURES="))
+        .expect("Dockerfile: ARG FEATURES=...")
+        .trim_matches('"');
+    assert_eq!(
+        default.split_whitespace().collect::<Vec<_>>(),
+        MONO_FEATURES,
+        "Dockerfile: FEATURES default"
+    );
+    let mut all_features: Vec<String> = words.iter().cloned().collect();
+    all_features.extend(split_apps().into_iter().map(str::to_owned));
+    for word in all_features {
+        assert!(
+            shell::KNOWN_MODULES.contains(&word.as_str()),
+            "FEATURES names `{word}`, not a module"
+        );
+    }
+    assert!(
+        dockerfile.contains(r#"cargo build --release --locked -p shell --no-default-features --features "$FEATURES""#),
+        "Dockerfile: the binary must be built with exactly FEATURES"
+    );
+    for line in [
+        "USER 10001",
+        "ENTRYPOINT [\"shell\"]",
+        "CMD [\"serve\"]",
+        "EXPOSE 4000",
+    ] {
+        assert!(dockerfile.contains(line), "Dockerfile: missing `{line}`");
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// `just split`
+
+#[test]
+fn the_split_script_runs_each_service_on_its_port_with_the_compose_names() {
+    let justfile = read("justfile");
+    assert!(
+        justfile.lines().any(|l| l.starts_with("split:")) && justfile.contains(".ci/split"),
+        "justfile: the `split` recipe must run .ci/split"
+    );
+    let script = read(".ci/split").replace("\\\n", " ");
+    let split = Compose::split();
+
+    // Variables every process gets: the compose file's shared block.
+    let common = script
+        .split_once("common=(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(body, _)| body)
+        .expect(".ci/split: no `common=(...)`");
+    for var in assignments(common.split_whitespace()) {
+        if var == "PATH" {
+            continue;
+        }
+        assert!(
+            !split.doc["x-app-env"][var.as_str()].is_null(),
+            ".ci/split gives every process {var}, which compose.split.yml's x-app-env does not set"
+        );
+    }
+
+    let mut started = BTreeSet::new();
+    for line in script
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("run "))
+    {
+        let mut words = line.split_whitespace().skip(1);
+        let name = words.next().unwrap_or_default().to_owned();
+        let port: u16 = words
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!(".ci/split: `{line}` has no port"));
+        assert_eq!(
+            port,
+            port_of(&name),
+            ".ci/split starts {name} on {port}, DESIGN.md says {}",
+            port_of(&name)
+        );
+        let env = split.env(&name);
+        for word in line.split_whitespace().skip(3) {
+            let Some((var, value)) = word.split_once('=') else {
+                continue;
+            };
+            assert!(
+                env.contains_key(var),
+                ".ci/split gives {name} {var}, which compose.split.yml does not set for {name}"
+            );
+            if let Some(target) = var.strip_suffix("_SERVICE_URL") {
+                let target = target.to_ascii_lowercase();
+                assert_eq!(
+                    value,
+                    format!("http://127.0.0.1:{}", port_of(&target)),
+                    ".ci/split: {name}'s {var}"
+                );
+            }
+        }
+        started.insert(name);
+    }
+    let expected: BTreeSet<String> = split_apps()
+        .into_iter()
+        .filter(|a| *a != "ui")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        started, expected,
+        ".ci/split starts every service but the web app"
+    );
+}
+
+fn assignments<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
+    words
+        .filter_map(|w| w.split_once('=').map(|(k, _)| k.to_owned()))
+        .filter(|k| is_var_name(k))
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// .env.example against the code
+
+/// The variables `.env.example` lists (`NAME=` lines).
+fn env_example() -> BTreeSet<String> {
+    let text = read(".env.example");
+    let mut seen = BTreeSet::new();
+    for line in text.lines() {
+        let Some((name, _)) = line.split_once('=') else {
+            continue;
+        };
+        if line.starts_with('#') || !is_var_name(name) {
+            continue;
+        }
+        assert!(
+            seen.insert(name.to_owned()),
+            ".env.example lists {name} twice"
+        );
+    }
+    seen
+}
+
+fn is_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Listed in `.env.example` but read by no code of ours.
+const DOCS_ONLY: &[(&str, &str)] = &[(
+    "RUST_LOG",
+    "read by tracing-subscriber's EnvFilter::try_from_default_env (app/src/telemetry.rs)",
+)];
+
+/// Read by our code but deliberately not in `.env.example`: not configuration.
+const NOT_CONFIGURATION: &[(&str, &str)] = &[
+    (
+        "TEST_DATABASE_URL",
+        "the test harness (app/src/testkit.rs, feature testkit)",
+    ),
+    ("TEST_REDIS_URL", "the test harness"),
+    ("TEST_MAIL_API", "the test harness"),
+    ("TEST_SMTP_HOST", "the test harness"),
+    ("TEST_SMTP_PORT", "the test harness"),
+];
+
+/// Variables of modules being written while this file was: listed already, and read once the
+/// module exists. The gateway module exists once `shell` has a `gateway` feature; from then on
+/// it must read exactly these names.
+const GATEWAY_VARS: &[&str] = &[
+    "AUTH_SERVICE_URL",
+    "USER_SERVICE_URL",
+    "TASK_SERVICE_URL",
+    "RATE_LIMIT_PER_MINUTE",
+    "AUTH_RATE_LIMIT_PER_MINUTE",
+    "CORS_ORIGINS",
+    "UPSTREAM_TIMEOUT",
+    "UPSTREAM_CONNECT_TIMEOUT",
+    "BREAKER_FAILURES",
+    "BREAKER_OPEN_FOR",
+];
+/// The web app's variables; read once `ui/Cargo.toml` exists.
+const UI_VARS: &[&str] = &["UI_PORT", "API_GATEWAY_URL"];
+
+#[test]
+fn env_example_lists_exactly_the_variables_the_code_reads() {
+    let listed = env_example();
+    let scan = code::scan(&root());
+    assert!(
+        scan.unresolved.is_empty(),
+        "environment reads whose variable name this test cannot see; teach `code::FORWARDERS` \
+         where their names come from:\n  {}",
+        scan.unresolved.join("\n  ")
+    );
+    // Each way of reading a variable is seen: a broken scanner must not pass quietly.
+    for (var, how) in [
+        ("JWT_SECRET", "Env::secret"),
+        ("HOST", "Env::get"),
+        ("SERVICES", "clap's env ="),
+        ("AUTH_DATABASE_URL", "Env::database_url(\"auth\")"),
+        ("LOGIN_ATTEMPTS_PER_IP", "auth's limit() helper"),
+        (
+            "NOTIFICATION_SERVICE_URL",
+            "a const passed to Endpoint::from_env",
+        ),
+        ("SERVICE_CALL_TIMEOUT", "a const passed to Env::duration_or"),
+        ("TEST_DATABASE_URL", "std::env::var"),
+    ] {
+        assert!(
+            scan.reads.contains_key(var),
+            "the scan missed {var} ({how})"
+        );
+    }
+
+    let gateway_built = read("shell/Cargo.toml")
+        .lines()
+        .any(|l| l.trim_start().starts_with("gateway =") || l.trim_start().starts_with("gateway="));
+    let ui_built = root().join("ui/Cargo.toml").exists();
+    let mut pending = BTreeSet::new();
+    if !gateway_built {
+        pending.extend(set(GATEWAY_VARS));
+    }
+    if !ui_built {
+        pending.extend(set(UI_VARS));
+    }
+    let docs_only: BTreeSet<String> = DOCS_ONLY.iter().map(|(v, _)| (*v).to_owned()).collect();
+    let not_config: BTreeSet<String> = NOT_CONFIGURATION
+        .iter()
+        .map(|(v, _)| (*v).to_owned())
+        .collect();
+
+    let missing: Vec<String> = scan
+        .reads
+        .iter()
+        .filter(|(var, _)| !listed.contains(*var) && !not_config.contains(*var))
+        .map(|(var, at)| format!("{var} (read at {})", at.join(", ")))
+        .collect();
+    let unread: Vec<String> = listed
+        .iter()
+        .filter(|var| {
+            !scan.reads.contains_key(*var) && !docs_only.contains(*var) && !pending.contains(*var)
+        })
+        .map(|var| {
+            if GATEWAY_VARS.contains(&var.as_str()) {
+                format!("{var} (the gateway module is built now and must read it under this name)")
+            } else if UI_VARS.contains(&var.as_str()) {
+                format!("{var} (the web app exists now and must read it under this name)")
+            } else {
+                var.clone()
+            }
+        })
+        .collect();
+    assert!(
+        missing.is_empty() && unread.is_empty(),
+        "read by the code but not in .env.example:\n  {}\nin .env.example but read by no code:\n  {}",
+        missing.join("\n  "),
+        unread.join("\n  ")
+    );
+    for (var, why) in DOCS_ONLY {
+        assert!(
+            listed.contains(*var),
+            "DOCS_ONLY names {var} ({why}), which .env.example does not list"
+        );
+    }
+    for (var, why) in NOT_CONFIGURATION {
+        assert!(
+            scan.reads.contains_key(*var),
+            "NOT_CONFIGURATION names {var} ({why}), which nothing reads any more"
+        );
+    }
+}
+
+/// Finds the environment variables the Rust sources read, by name, without compiling them.
+///
+/// Sources are lexed just enough to blank comments and `#[cfg(test)]` items and to tell string
+/// literals from code. A variable is read when its name is:
+/// - the literal first argument of an `Env` accessor (`get`, `required`, `parse_or`,
+///   `duration_or`, `secret`, `list_or`), or a `const NAME: &str = "..."` passed there;
+/// - derived by `database_url("<domain>")` (`<DOMAIN>_DATABASE_URL`);
+/// - a clap `env = "..."`, or the literal of `std::env::var(...)` / `option_env!(...)`;
+/// - passed to a function that forwards it to an accessor (`FORWARDING_CALLS`).
+///
+/// An accessor called with anything else is `unresolved` unless `FORWARDERS` says where its
+/// names come from, so a new way of reading variables fails the test instead of hiding.
+mod code {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    const ACCESSORS: &[&str] = &[
+        "get",
+        "required",
+        "parse_or",
+        "duration_or",
+        "secret",
+        "list_or",
+        "database_url",
+    ];
+
+    /// Accessor calls whose argument is a parameter, by file and argument, and why that is fine.
+    const FORWARDERS: &[(&str, &str, &str)] = &[
+        (
+            "app/src/config.rs",
+            "name",
+            "Env's own accessors pass their argument on",
+        ),
+        (
+            "app/src/client.rs",
+            "url_var",
+            "Endpoint::from_env: its callers (FORWARDING_CALLS)",
+        ),
+        (
+            "domains/auth/src/lib.rs",
+            "var",
+            "limit(): its callers (FORWARDING_CALLS)",
+        ),
+        (
+            "app/src/server.rs",
+            "domain.name",
+            "each domain's database_url(\"<domain>\")",
+        ),
+        (
+            "app/src/module.rs",
+            "domain",
+            "each domain's platform.database_url(\"<domain>\")",
+        ),
+    ];
+
+    /// Functions that forward a variable name to an accessor, which argument holds it, and the
+    /// only file that calls them (when they are private).
+    const FORWARDING_CALLS: &[(&str, usize, Option<&str>)] = &[
+        ("Endpoint::from_env", 2, None),
+        ("limit", 2, Some("domains/auth/src/lib.rs")),
+    ];
+
+    pub struct Scan {
+        /// Variable -> where it is read (`path:line`).
+        pub reads: BTreeMap<String, Vec<String>>,
+        /// Accessor calls whose variable name is not visible.
+        pub unresolved: Vec<String>,
+    }
+
+    struct Source {
+        path: String,
+        /// The text with comments and test items blanked.
+        code: String,
+        /// `code` with the insides of string and char literals blanked too (same offsets).
+        mask: String,
+    }
+
+    impl Source {
+        fn line(&self, at: usize) -> String {
+            format!(
+                "{}:{}",
+                self.path,
+                self.code[..at].matches('\n').count() + 1
+            )
+        }
+    }
+
+    pub fn scan(root: &Path) -> Scan {
+        let mut dirs = vec![
+            "app/src".to_owned(),
+            "app/contracts/src".to_owned(),
+            "shell/src".to_owned(),
+            "ui/src".to_owned(),
+        ];
+        for entry in std::fs::read_dir(root.join("domains")).unwrap().flatten() {
+            dirs.push(format!(
+                "domains/{}/src",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+        let mut sources = Vec::new();
+        for dir in dirs {
+            collect(root, &dir, &mut sources);
+        }
+        assert!(
+            sources.len() > 20,
+            "found only {} source files",
+            sources.len()
+        );
+
+        let consts = consts(&sources);
+        let mut scan = Scan {
+            reads: BTreeMap::new(),
+            unresolved: Vec::new(),
+        };
+        let mut read = |var: String, at: String| scan.reads.entry(var).or_default().push(at);
+        let mut unresolved = Vec::new();
+        for src in &sources {
+            for accessor in ACCESSORS {
+                let needle = format!(".{accessor}(");
+                for (at, _) in src.mask.match_indices(&needle) {
+                    let args = args(src, at + needle.len() - 1);
+                    let arg = args.first().map(String::as_str).unwrap_or("");
+                    let arg = arg.trim_start_matches('&');
+                    let value = literal(arg).or_else(|| consts.get(arg).map(String::as_str));
+                    if let Some(value) = value {
+                        if *accessor == "database_url" {
+                            let var = format!("{}_DATABASE_URL", value.to_ascii_uppercase());
+                            read(var, src.line(at));
+                        } else if super::is_var_name(value) {
+                            read(value.to_owned(), src.line(at));
+                        } else if *accessor != "get" {
+                            unresolved.push(format!("{} .{accessor}({arg})", src.line(at)));
+                        }
+                    } else if arg.is_empty() {
+                        // `pool.get()` and the like.
+                    } else if *accessor == "get" && !env_receiver(src, at) {
+                        // Some other map's get (headers, pools, JSON): not the environment.
+                    } else if !FORWARDERS
+                        .iter()
+                        .any(|(p, a, _)| *p == src.path && *a == arg)
+                    {
+                        unresolved.push(format!("{} .{accessor}({arg})", src.line(at)));
+                    }
+                }
+            }
+            for (name, index, only_in) in FORWARDING_CALLS {
+                if only_in.is_some_and(|f| f != src.path) {
+                    continue;
+                }
+                let needle = format!("{name}(");
+                for (at, _) in src.mask.match_indices(&needle) {
+                    // Not another function ending in the same name, a method, or the definition.
+                    let before = &src.mask[..at];
+                    if before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+                        || before.trim_end().ends_with("fn")
+                    {
+                        continue;
+                    }
+                    let args = args(src, at + needle.len() - 1);
+                    let arg = args.get(*index).map(String::as_str).unwrap_or("");
+                    if let Some(lit) = literal(arg) {
+                        read(lit.to_owned(), src.line(at));
+                    } else if let Some(value) = consts.get(arg) {
+                        read(value.clone(), src.line(at));
+                    } else {
+                        unresolved.push(format!("{} {name}(.., {arg}, ..)", src.line(at)));
+                    }
+                }
+            }
+            for needle in ["env = ", "env::var(", "var_os(", "option_env!("] {
+                for (at, _) in src.mask.match_indices(needle) {
+                    let rest = src.code[at + needle.len()..].trim_start();
+                    if let Some(lit) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+                        if super::is_var_name(lit) {
+                            read(lit.to_owned(), src.line(at));
+                        }
+                    }
+                }
+            }
+        }
+        scan.unresolved = unresolved;
+        scan
+    }
+
+    fn collect(root: &Path, dir: &str, out: &mut Vec<Source>) {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = format!("{dir}/{name}");
+            if entry.path().is_dir() {
+                collect(root, &rel, out);
+            } else if name.ends_with(".rs") {
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                let (code, mask) = lex(&text);
+                out.push(Source {
+                    path: rel,
+                    code,
+                    mask,
+                });
+            }
+        }
+    }
+
+    /// `const NAME: &str = "value";` anywhere in the sources.
+    fn consts(sources: &[Source]) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for src in sources {
+            for line in src.code.lines() {
+                let Some((_, rest)) = line.split_once("const ") else {
+                    continue;
+                };
+                let Some((name, value)) = rest.split_once(": &str = ") else {
+                    continue;
+                };
+                if let Some(v) = literal(value.trim().trim_end_matches(';')) {
+                    out.insert(name.trim().to_owned(), v.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// The contents of a plain string literal `"..."`.
+    fn literal(s: &str) -> Option<&str> {
+        let s = s.trim();
+        s.strip_prefix('"')?.strip_suffix('"')
+    }
+
+    /// Whether the receiver of the call at `dot` is an `Env` (`env.get`, `platform.env.get`,
+    /// or `self.get` inside `Env` itself).
+    fn env_receiver(src: &Source, dot: usize) -> bool {
+        let before = src.mask[..dot].trim_end();
+        let ident: String = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        ident == "env" || (ident == "self" && src.path == "app/src/config.rs")
+    }
+
+    /// The arguments of the call whose `(` is at `open`, as written.
+    fn args(src: &Source, open: usize) -> Vec<String> {
+        let mask = src.mask.as_bytes();
+        let mut depth = 0usize;
+        let mut start = open + 1;
+        let mut out = Vec::new();
+        for (i, &c) in mask.iter().enumerate().skip(open) {
+            match c {
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(src.code[start..i].trim().to_owned());
+                        break;
+                    }
+                }
+                b',' if depth == 1 => {
+                    out.push(src.code[start..i].trim().to_owned());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        if out.last().is_some_and(String::is_empty) {
+            out.pop();
+        }
+        out
+    }
+
+    fn blank(v: &mut [u8], from: usize, to: usize) {
+        let to = to.min(v.len());
+        for b in &mut v[from..to] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+
+    /// Blanks comments (in both outputs) and literal contents (in the mask), then removes
+    /// `#[cfg(test)]` items from both.
+    fn lex(text: &str) -> (String, String) {
+        let b = text.as_bytes();
+        let mut code = b.to_vec();
+        let mut mask = b.to_vec();
+        let ident = |i: usize| i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+        let mut i = 0;
+        while i < b.len() {
+            if b[i..].starts_with(b"//") {
+                let end = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p);
+                blank(&mut code, i, end);
+                blank(&mut mask, i, end);
+                i = end;
+            } else if b[i..].starts_with(b"/*") {
+                let (mut depth, mut j) = (1, i + 2);
+                while j < b.len() && depth > 0 {
+                    if b[j..].starts_with(b"/*") {
+                        depth += 1;
+                        j += 2;
+                    } else if b[j..].starts_with(b"*/") {
+                        depth -= 1;
+                        j += 2;
+                    } else {
+                        j += 1;
+                    }
+                }
+                blank(&mut code, i, j);
+                blank(&mut mask, i, j);
+                i = j;
+            } else if b[i] == b'r' && !ident(i) && matches!(b.get(i + 1), Some(b'"' | b'#')) {
+                let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+                let open = i + 1 + hashes;
+                if b.get(open) != Some(&b'"') {
+                    i += 1;
+                    continue;
+                }
+                let close = format!("\"{}", "#".repeat(hashes)).into_bytes();
+                let end = b[open + 1..]
+                    .windows(close.len())
+                    .position(|w| w == close.as_slice())
+                    .map_or(b.len(), |p| open + 1 + p);
+                blank(&mut mask, open + 1, end);
+                i = end + close.len();
+            } else if b[i] == b'"' {
+                let mut j = i + 1;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                blank(&mut mask, i + 1, j);
+                i = j + 1;
+            } else if b[i] == b'\'' {
+                if b.get(i + 1) == Some(&b'\\') {
+                    let end = b
+                        .get(i + 3..)
+                        .and_then(|rest| rest.iter().position(|&c| c == b'\''))
+                        .map_or(b.len(), |p| i + 3 + p);
+                    blank(&mut mask, i + 1, end);
+                    i = end + 1;
+                } else {
+                    let len = match b.get(i + 1) {
+                        Some(&c) if c >= 0xF0 => 4,
+                        Some(&c) if c >= 0xE0 => 3,
+                        Some(&c) if c >= 0xC0 => 2,
+                        _ => 1,
+                    };
+                    if b.get(i + 1 + len) == Some(&b'\'') {
+                        blank(&mut mask, i + 1, i + 1 + len);
+                        i += len + 2;
+                    } else {
+                        i += 1; // a lifetime
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+        // `#[cfg(test)]` items: up to the `;` or the brace that closes them.
+        let mut from = 0;
+        while let Some(p) = find(&mask, b"#[cfg(test)]", from) {
+            let body = p + b"#[cfg(test)]".len();
+            let end = match mask[body..].iter().position(|&c| c == b'{' || c == b';') {
+                Some(q) if mask[body + q] == b';' => body + q + 1,
+                Some(q) => {
+                    let mut depth = 0usize;
+                    let mut end = mask.len();
+                    for (k, &c) in mask.iter().enumerate().skip(body + q) {
+                        match c {
+                            b'{' => depth += 1,
+                            b'}' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    end = k + 1;
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    end
+                }
+                None => mask.len(),
+            };
+            blank(&mut code, p, end);
+            blank(&mut mask, p, end);
+            from = end;
+        }
+        // Whole characters were replaced by spaces, so both are still UTF-8.
+        (
+            String::from_utf8(code).unwrap(),
+            String::from_utf8(mask).unwrap(),
+        )
+    }
+
+    fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| from + p)
+    }
+}
