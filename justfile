@@ -66,7 +66,7 @@ test: services check schema-check
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --all-features -- -D warnings
-    for f in {{features}}; do cargo build -q -p shell --no-default-features --features "$f"; done
+    for f in gateway {{features}}; do cargo build -q -p shell --no-default-features --features "$f"; done
     cargo build -q -p shell --no-default-features
     cargo check -q -p tessera-contracts --target wasm32-unknown-unknown
     for d in {{features}}; do cargo check -q -p "tessera-$d" --no-default-features --target wasm32-unknown-unknown; done
@@ -112,8 +112,16 @@ openapi:
     cargo run -q -p shell -- openapi > openapi.json
     @echo "openapi.json regenerated"
 
-# Measure login throughput and latency (16 concurrent clients) on a release build.
-bench: services
+# Benchmarks on release builds: login, then GET /tasks through the gateway in both deployments.
+bench: bench-login bench-tasks
+
+# GET /tasks through the gateway, single process and split (16 concurrent clients each).
+bench-tasks: services
+    command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
+    PG_ADMIN_URL="{{pg}}" .ci/bench-tasks
+
+# Login throughput and latency (16 concurrent clients) on a release build.
+bench-login: services
     #!/usr/bin/env bash
     set -euo pipefail
     command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }

@@ -46,8 +46,10 @@ impl Env {
     /// The process environment, after loading `.env` from the working directory when there is
     /// one. Variables already set in the environment win over the file.
     pub fn from_process() -> Self {
-        // A missing .env is normal outside development.
-        let _ = dotenvy::dotenv();
+        // Only the working directory's .env (dotenvy::dotenv() would also search the parent
+        // folders and pick up a checkout's .env from anywhere below it). A missing one is normal
+        // outside development.
+        let _ = dotenvy::from_path(".env");
         Self {
             vars: std::env::vars().collect(),
         }

@@ -76,6 +76,11 @@ impl actix_web::FromRequest for RequestId {
     }
 }
 
+/// The `route` label of a request that no route pattern names (the gateway's proxied
+/// requests: `/tasks/*`), set in the request's extensions by the handler.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
 /// The Prometheus registry of one process and the HTTP series in it.
 #[derive(Clone)]
 pub struct Metrics {
@@ -194,7 +199,10 @@ pub async fn telemetry(
 
     let route = res
         .request()
-        .match_pattern()
+        .extensions()
+        .get::<RouteLabel>()
+        .map(|l| l.0.to_owned())
+        .or_else(|| res.request().match_pattern())
         .unwrap_or_else(|| "unmatched".to_owned());
     render_problem(&mut res, &path, &request_id);
     res.headers_mut()

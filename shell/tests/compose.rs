@@ -280,13 +280,22 @@ fn secrets_come_from_the_environment_without_defaults() {
 fn each_app_container_listens_and_is_checked_on_its_design_port() {
     // The table above is also what the binary defaults to.
     for domain in shell::compiled_domains() {
+        let alone = shell::Selection {
+            gateway: false,
+            domains: vec![domain],
+        };
         assert_eq!(
-            shell::default_port(&[domain]),
+            shell::default_port(&alone),
             port_of(domain.name),
             "shell's default port for `{}` differs from DESIGN.md",
             domain.name
         );
     }
+    let gateway = shell::Selection {
+        gateway: true,
+        domains: Vec::new(),
+    };
+    assert_eq!(shell::default_port(&gateway), port_of("gateway"));
     let split = Compose::split();
     for app in split_apps() {
         let listener = if app == "ui" { "UI_PORT" } else { "PORT" };
@@ -923,6 +932,11 @@ mod code {
             "limit(): its callers (FORWARDING_CALLS)",
         ),
         (
+            "app/src/gateway/mod.rs",
+            "var",
+            "service_url(): its callers (FORWARDING_CALLS)",
+        ),
+        (
             "app/src/server.rs",
             "domain.name",
             "each domain's database_url(\"<domain>\")",
@@ -939,6 +953,7 @@ mod code {
     const FORWARDING_CALLS: &[(&str, usize, Option<&str>)] = &[
         ("Endpoint::from_env", 2, None),
         ("limit", 2, Some("domains/auth/src/lib.rs")),
+        ("service_url", 1, Some("app/src/gateway/mod.rs")),
     ];
 
     pub struct Scan {

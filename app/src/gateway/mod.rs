@@ -36,13 +36,14 @@ use crate::module::{BoxFuture, Platform, ReadyCheck};
 use crate::net::{ClientAddr, TrustedProxies, client_ip};
 use crate::tokens::{AuthUser, Tokens, bearer};
 
-/// The routable domains: module name, the path prefix it owns, and the variable holding its URL
-/// in the split deployment. The worker serves no public routes.
+/// The routable domains: module name, the path prefix it owns, and the metrics route label of
+/// its proxied requests. The worker serves no public
+/// routes.
 pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("auth", "/auth", "AUTH_SERVICE_URL"),
-    ("user", "/users", "USER_SERVICE_URL"),
-    ("task", "/tasks", "TASK_SERVICE_URL"),
-    ("notification", "/notifications", NOTIFICATION_URL_VAR),
+    ("auth", "/auth", "/auth/*"),
+    ("user", "/users", "/users/*"),
+    ("task", "/tasks", "/tasks/*"),
+    ("notification", "/notifications", "/notifications/*"),
 ];
 
 /// Auth routes that take no access token.
@@ -103,26 +104,35 @@ impl GatewaySettings {
             .map_err(|r| invalid("CORS_ORIGINS", r))?;
         let trusted = TrustedProxies::parse(&env.list_or("TRUSTED_PROXIES", &[]))
             .map_err(|r| invalid("TRUSTED_PROXIES", r))?;
-        let positive = |name: &str, default: u32| -> Result<u32, ConfigError> {
-            let v: u32 = env.parse_or(name, default)?;
-            if v == 0 {
-                return Err(invalid(name, "must be at least 1".to_owned()));
-            }
-            Ok(v)
-        };
         Ok(Self {
-            rate_per_minute: positive("RATE_LIMIT_PER_MINUTE", 100)?,
-            auth_rate_per_minute: positive("AUTH_RATE_LIMIT_PER_MINUTE", 10)?,
+            rate_per_minute: at_least_one(
+                "RATE_LIMIT_PER_MINUTE",
+                env.parse_or("RATE_LIMIT_PER_MINUTE", 100)?,
+            )?,
+            auth_rate_per_minute: at_least_one(
+                "AUTH_RATE_LIMIT_PER_MINUTE",
+                env.parse_or("AUTH_RATE_LIMIT_PER_MINUTE", 10)?,
+            )?,
             cors,
             trusted: Arc::new(trusted),
             upstream_timeout: env.duration_or("UPSTREAM_TIMEOUT", Duration::from_secs(10))?,
             connect_timeout: env.duration_or("UPSTREAM_CONNECT_TIMEOUT", Duration::from_secs(1))?,
             breaker: BreakerSettings {
-                failures: positive("BREAKER_FAILURES", 5)?,
+                failures: at_least_one("BREAKER_FAILURES", env.parse_or("BREAKER_FAILURES", 5)?)?,
                 open_for: env.duration_or("BREAKER_OPEN_FOR", Duration::from_secs(5))?,
             },
         })
     }
+}
+
+fn at_least_one(name: &str, value: u32) -> Result<u32, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Invalid {
+            name: name.to_owned(),
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(value)
 }
 
 /// What the gateway's middlewares read from the app data.
@@ -170,16 +180,23 @@ impl Gateway {
             // Redirects are the client's business: pass them through.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let env = &platform.env;
+        // Every URL is checked, also of domains mounted here, so a typo fails on any machine.
+        let urls = [
+            service_url(env, "AUTH_SERVICE_URL", "http://localhost:4001")?,
+            service_url(env, "USER_SERVICE_URL", "http://localhost:4002")?,
+            service_url(env, "TASK_SERVICE_URL", "http://localhost:4003")?,
+            service_url(env, NOTIFICATION_URL_VAR, "http://localhost:4004")?,
+        ];
         let mut upstreams = Vec::new();
-        for (name, prefix, var) in ROUTES {
+        for ((name, prefix, route), base) in ROUTES.iter().zip(urls) {
             if local.contains(name) {
                 continue;
             }
-            let default = format!("http://localhost:{}", default_port(name));
-            let base = service_url(&platform.env, var, &default)?;
             upstreams.push(Arc::new(Upstream {
                 name,
                 prefix,
+                route,
                 base,
                 breaker: Breaker::new(settings.breaker),
                 timeout: settings.upstream_timeout,
@@ -319,16 +336,6 @@ impl Gateway {
                 }
             }
         })
-    }
-}
-
-fn default_port(domain: &str) -> u16 {
-    match domain {
-        "auth" => 4001,
-        "user" => 4002,
-        "task" => 4003,
-        "notification" => 4004,
-        _ => 4000,
     }
 }
 

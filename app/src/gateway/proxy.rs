@@ -6,7 +6,6 @@
 //! with the upstream's `Content-Length` when it gave one. The timeout bounds the wait for the
 //! upstream's response head, not the life of a stream.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use prometheus::IntCounterVec;
 use super::breaker::{Breaker, Phase};
 use crate::error::ApiError;
 use crate::net::ClientAddr;
-use crate::telemetry::{REQUEST_ID, RequestId};
+use crate::telemetry::{REQUEST_ID, RequestId, RouteLabel};
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1); never
 /// forwarded in either direction.
@@ -42,6 +41,8 @@ pub struct Upstream {
     pub name: &'static str,
     /// The path prefix it owns (`/tasks`).
     pub prefix: &'static str,
+    /// The `route` label of its requests in the gateway's metrics (`/tasks/*`).
+    pub route: &'static str,
     /// Its base URL without a trailing slash (`http://task:4003`).
     pub base: String,
     /// Its circuit breaker.
@@ -87,6 +88,7 @@ pub async fn forward(
         .get::<RequestId>()
         .cloned()
         .unwrap_or_else(RequestId::generate);
+    req.extensions_mut().insert(RouteLabel(upstream.route));
     if let Err(wait) = upstream.breaker.admit(Instant::now()) {
         upstream
             .failures
@@ -168,7 +170,7 @@ fn request_headers(req: &HttpRequest, request_id: &RequestId) -> reqwest::header
         }
     };
     if let Some(ip) = client {
-        set("x-forwarded-for", ip_text(ip));
+        set("x-forwarded-for", ip.to_string());
     }
     set(
         "x-forwarded-proto",
@@ -177,10 +179,6 @@ fn request_headers(req: &HttpRequest, request_id: &RequestId) -> reqwest::header
     set("x-forwarded-host", req.connection_info().host().to_owned());
     set("x-request-id", request_id.0.clone());
     out
-}
-
-fn ip_text(ip: IpAddr) -> String {
-    ip.to_string()
 }
 
 /// The client's body as a `Send` stream for reqwest: actix's payload lives on this worker's
