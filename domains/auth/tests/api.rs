@@ -9,6 +9,7 @@
 
 mod api {
     pub mod helpers;
+    mod fuzz;
     mod login;
     mod operational;
     mod password_reset;
