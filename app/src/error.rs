@@ -361,7 +361,10 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for JsonObject<T> 
                 f.write_str("a JSON object")
             }
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
                 T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(JsonObject)
             }
         }
@@ -472,7 +475,10 @@ mod tests {
         for body in [r#"["Ada"]"#, "1", "null", r#""Ada""#, "true"] {
             let err = serde_json::from_str::<JsonObject<Named>>(body).err();
             let message = err.map(|e| json_error(&e).to_string()).unwrap_or_default();
-            assert!(message.contains("expected a JSON object"), "{body}: {message}");
+            assert!(
+                message.contains("expected a JSON object"),
+                "{body}: {message}"
+            );
         }
     }
 

@@ -20,8 +20,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tessera_app::module::Domain;
 use tessera_app::contracts::problem::PROBLEM_JSON;
+use tessera_app::module::Domain;
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{Operation, OperationBuilder, PathItem};
@@ -193,9 +193,8 @@ fn problem(description: &str) -> Response {
 
 /// The shared error responses, by component name: (status, name, response).
 fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
-    let mut unauthorized = problem(
-        "Missing, invalid or expired token (`WWW-Authenticate: Bearer` on token errors)",
-    );
+    let mut unauthorized =
+        problem("Missing, invalid or expired token (`WWW-Authenticate: Bearer` on token errors)");
     unauthorized
         .headers
         .insert("WWW-Authenticate".to_owned(), header("`Bearer`"));
@@ -236,7 +235,9 @@ fn add_operational_routes(doc: &mut OpenApi) {
     let health = ObjectBuilder::new()
         .property(
             "status",
-            string_schema().enum_values(Some(["ok"])).description(Some("Always `ok`")),
+            string_schema()
+                .enum_values(Some(["ok"]))
+                .description(Some("Always `ok`")),
         )
         .required("status")
         .property(
@@ -246,7 +247,10 @@ fn add_operational_routes(doc: &mut OpenApi) {
             )),
         )
         .required("service")
-        .property("version", string_schema().description(Some("The build's version")))
+        .property(
+            "version",
+            string_schema().description(Some("The build's version")),
+        )
         .required("version");
     let ready = ObjectBuilder::new()
         .property("status", string_schema().enum_values(Some(["ready"])))
@@ -408,9 +412,10 @@ fn finish(doc: &mut OpenApi, public: bool) {
              minutes. User access tokens are refused."
                 .to_owned(),
         );
-        components
-            .security_schemes
-            .insert(SERVICE_TOKEN_SCHEME.to_owned(), SecurityScheme::Http(service));
+        components.security_schemes.insert(
+            SERVICE_TOKEN_SCHEME.to_owned(),
+            SecurityScheme::Http(service),
+        );
     }
     prune_components(doc);
     order_tags(doc);
@@ -457,7 +462,10 @@ fn prune_components(doc: &mut OpenApi) {
             continue;
         };
         let mut found = BTreeSet::new();
-        schema_refs(&serde_json::to_value(schema).unwrap_or_default(), &mut found);
+        schema_refs(
+            &serde_json::to_value(schema).unwrap_or_default(),
+            &mut found,
+        );
         for f in found {
             if reached.insert(f.clone()) {
                 pending.push(f);
@@ -548,7 +556,10 @@ mod tests {
         for (name, op) in operations(&doc) {
             let id = op.operation_id.unwrap_or_default();
             assert!(!id.is_empty(), "{name} has no operationId");
-            assert!(seen.insert(id.clone()), "{name}: duplicate operationId {id}");
+            assert!(
+                seen.insert(id.clone()),
+                "{name}: duplicate operationId {id}"
+            );
         }
     }
 

@@ -14,11 +14,20 @@ pub struct RegisterRequest {
     #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128, example = "correct horse battery staple")]
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        example = "correct horse battery staple"
+    )]
     pub password: String,
     /// A display name of 1 to 100 characters after trimming.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$", example = "Ada Lovelace")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+        example = "Ada Lovelace"
+    )]
     pub name: Option<String>,
 }
 
@@ -133,7 +142,11 @@ pub struct ResetPasswordRequest {
     #[schema(example = "kq3S0lJb2cS8rY6Wc1y9bV6Nn0dTg1bq2rZ7x1Gm5hA")]
     pub token: String,
     /// The new password, 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128, example = "correct horse battery staple")]
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        example = "correct horse battery staple"
+    )]
     pub password: String,
 }
 

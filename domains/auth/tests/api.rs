@@ -8,8 +8,8 @@
 )]
 
 mod api {
-    pub mod helpers;
     mod fuzz;
+    pub mod helpers;
     mod login;
     mod operational;
     mod password_reset;

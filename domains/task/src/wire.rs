@@ -163,11 +163,20 @@ pub struct Task {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTaskRequest {
     /// 1 to 200 characters after trimming (stored trimmed).
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$", example = "Write the quarterly report")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+        example = "Write the quarterly report"
+    )]
     pub title: String,
     /// Up to 5000 characters.
     #[serde(default)]
-    #[schema(max_length = 5000, pattern = r"^[^\u0000]*$", example = "Figures for Q3, with the charts.")]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000]*$",
+        example = "Figures for Q3, with the charts."
+    )]
     pub description: Option<String>,
     /// `LOW`, `MEDIUM` (the default), `HIGH` or `URGENT`.
     #[serde(default)]

@@ -42,7 +42,12 @@ pub struct ListUsersQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
     limit: Option<String>,
     /// Case-insensitive text (1 to 100 characters, trimmed) found in the name or the e-mail.
-    #[param(min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$", example = "ada")]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+        example = "ada"
+    )]
     q: Option<String>,
 }
 

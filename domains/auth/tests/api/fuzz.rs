@@ -14,8 +14,8 @@ async fn a_name_with_a_nul_character_is_a_400_not_a_500() {
         json!({"email": "ada@example.com", "password": "correct horse", "name": "Ada\u{0}"}),
     )
     .await;
-    let problem = problem(res, 400).await;
-    assert_eq!(problem_fields(&problem), ["name"]);
+    let body = problem(res, 400).await;
+    assert_eq!(problem_fields(&body), ["name"]);
     // Nothing was stored: the address is still free.
     register(&app, "ada@example.com", "correct horse").await;
     app.shutdown().await;
@@ -26,13 +26,13 @@ async fn a_json_array_is_not_a_body() {
     let app = app().await;
     for path in ["/auth/register", "/auth/login", "/auth/forgot-password"] {
         let res = post(&app, path, json!(["ada@example.com", "correct horse"])).await;
-        let problem = problem(res, 400).await;
+        let body = problem(res, 400).await;
         assert!(
-            problem["detail"]
+            body["detail"]
                 .as_str()
                 .unwrap_or("")
                 .contains("expected a JSON object"),
-            "{path}: {problem}"
+            "{path}: {body}"
         );
     }
     app.shutdown().await;

@@ -10,11 +10,14 @@ async fn text_with_a_nul_character_is_a_400_naming_the_field_not_a_500() {
     let ada = user(&app);
     for (body, field) in [
         (json!({"title": "a\u{0}b"}), "title"),
-        (json!({"title": "ok", "description": "x\u{0}"}), "description"),
+        (
+            json!({"title": "ok", "description": "x\u{0}"}),
+            "description",
+        ),
     ] {
         let res = send(post(&app, &ada, "/tasks").json(&body)).await;
-        let problem = problem(res, 400).await;
-        assert_eq!(named_fields(&problem), [field], "{body}");
+        let body = problem(res, 400).await;
+        assert_eq!(named_fields(&body), [field], "{body}");
     }
     let task = create_titled(&app, &ada, "Fine").await;
     for body in [json!({"title": "\u{0}"}), json!({"description": "a\u{0}"})] {
@@ -22,8 +25,8 @@ async fn text_with_a_nul_character_is_a_400_naming_the_field_not_a_500() {
         problem(res, 400).await;
     }
     let res = send(get(&app, &ada, "/tasks?q=a%00b")).await;
-    let problem = problem(res, 400).await;
-    assert_eq!(named_fields(&problem), ["q"]);
+    let body = problem(res, 400).await;
+    assert_eq!(named_fields(&body), ["q"]);
     app.shutdown().await;
 }
 
@@ -32,13 +35,13 @@ async fn a_json_array_is_not_a_task_body() {
     let app = app().await;
     let ada = user(&app);
     let res = send(post(&app, &ada, "/tasks").json(&json!(["Write the report"]))).await;
-    let problem = problem(res, 400).await;
+    let body = problem(res, 400).await;
     assert!(
-        problem["detail"]
+        body["detail"]
             .as_str()
             .unwrap_or("")
             .contains("expected a JSON object"),
-        "{problem}"
+        "{body}"
     );
     let task = create_titled(&app, &ada, "Fine").await;
     let res = send(patch(&app, &ada, &task_path(&task["id"])).json(&json!(["Other"]))).await;
