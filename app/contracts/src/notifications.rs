@@ -119,7 +119,7 @@ pub struct SendNotification {
     #[schema(
         min_length = 1,
         max_length = 5000,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
         example = "Your task \"Write the report\" was created."
     )]
     pub message: String,

@@ -166,7 +166,7 @@ pub struct CreateTaskRequest {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
         example = "Write the quarterly report"
     )]
     pub title: String,
@@ -199,7 +199,7 @@ fn keep<T>(patch: &Patch<T>) -> bool {
 pub struct UpdateTaskRequest {
     /// 1 to 200 characters after trimming; not `null`.
     #[serde(default, skip_serializing_if = "keep")]
-    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$", example = "Write the annual report")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Write the annual report")]
     pub title: Patch<String>,
     /// Up to 5000 characters; `null` clears it.
     #[serde(default, skip_serializing_if = "keep")]

@@ -49,7 +49,7 @@ pub struct Profile {
 pub struct UpdateProfileRequest {
     /// A display name of 1 to 100 characters (trimmed); `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$", example = "Ada Lovelace")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Ada Lovelace")]
     pub name: Patch<String>,
     /// At most 500 characters; `null` clears it.
     #[serde(default)]
