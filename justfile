@@ -107,10 +107,22 @@ schema-check: services
     done
     [ "$failed" = 0 ] && echo "schema.rs files match their migrations"
 
-# Regenerate the committed openapi.json.
+# Regenerate the committed openapi.json (the public document; `shell openapi --internal` prints
+# the service-to-service one).
 openapi:
     cargo run -q -p shell -- openapi > openapi.json
     @echo "openapi.json regenerated"
+
+# Contract fuzzing, thorough: schemathesis (every check, positive and negative data) against a
+# fresh single-process platform, 200 examples per operation. Not part of `just test`.
+# Arguments go to .ci/fuzz/run, e.g. `just fuzz --examples 500 --seed 42`.
+fuzz *args: services
+    .ci/fuzz/run --examples "${FUZZ_EXAMPLES:-200}" {{args}}
+
+# Contract fuzzing, bounded for CI: about four minutes in all (FUZZ_MAX_TIME seconds for the main
+# pass, a quarter of it each for the admin and internal passes).
+fuzz-ci *args: services
+    .ci/fuzz/run --examples "${FUZZ_EXAMPLES:-25}" --max-time "${FUZZ_MAX_TIME:-120}" {{args}}
 
 # Benchmarks on release builds: login, then GET /tasks through the gateway in both deployments.
 bench: bench-login bench-tasks

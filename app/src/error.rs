@@ -301,6 +301,78 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         })
 }
 
+/// A JSON request body that must be an object: the extractor handlers use instead of
+/// `web::Json`.
+///
+/// serde's derived `Deserialize` of a struct also accepts a JSON array of its fields in order
+/// (`["Ada"]`); the contract wants objects only, so anything but an object is a 400. Everything
+/// else (body limit, content type, problem+json errors) is [`json_config`]'s, because the body is
+/// read by `web::Json` itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    /// The body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Json<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let body = web::Json::<JsonObject<T>>::from_request(req, payload);
+        Box::pin(async move { Ok(Json(body.await?.into_inner().0)) })
+    }
+}
+
+/// Deserializes `T` from a JSON object only: serde_json hands an object to `visit_map`, which
+/// passes the map on to `T` (so unknown, missing and duplicate fields keep serde's errors);
+/// any other JSON value is an "invalid type" error.
+struct JsonObject<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = JsonObject<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(JsonObject)
+            }
+        }
+
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
 /// Turns a serde_json error into a 400 that names the field when serde knows it.
 fn json_error(err: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
@@ -388,6 +460,44 @@ mod tests {
         assert_eq!(problem.status, 500);
         let body = serde_json::to_string(&problem).unwrap_or_default();
         assert!(!body.contains("hunter2"), "{body}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named {
+        name: String,
+    }
+
+    #[test]
+    fn a_json_body_must_be_an_object() {
+        let parsed = serde_json::from_str::<JsonObject<Named>>(r#"{"name":"Ada"}"#);
+        assert_eq!(parsed.map(|n| n.0.name).ok().as_deref(), Some("Ada"));
+        for body in [r#"["Ada"]"#, "1", "null", r#""Ada""#, "true"] {
+            let err = serde_json::from_str::<JsonObject<Named>>(body).err();
+            let message = err.map(|e| json_error(&e).to_string()).unwrap_or_default();
+            assert!(
+                message.contains("expected a JSON object"),
+                "{body}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_object_body_keeps_serde_field_errors() {
+        for (body, field) in [
+            (r#"{"name":"a","nmae":"b"}"#, "nmae"),
+            ("{}", "name"),
+            (r#"{"name":"a","name":"b"}"#, ""),
+        ] {
+            let err = serde_json::from_str::<JsonObject<Named>>(body).err();
+            let problem = err.map(|e| json_error(&e).problem());
+            let errors = problem.map(|p| p.errors).unwrap_or_default();
+            assert_eq!(
+                errors.first().map(|e| e.field.as_str()).unwrap_or(""),
+                field,
+                "{body}"
+            );
+        }
     }
 
     #[test]

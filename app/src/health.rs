@@ -37,10 +37,11 @@ pub struct Operational {
 
 /// Adds the operational routes.
 pub fn configure(cfg: &mut web::ServiceConfig, state: Operational) {
+    // Resources (not bare routes) so a wrong method answers 405 with `Allow`, as elsewhere.
     cfg.app_data(web::Data::new(state))
-        .route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+        .service(web::resource("/health").get(health))
+        .service(web::resource("/ready").get(ready))
+        .service(web::resource("/metrics").get(metrics));
 }
 
 async fn health(state: web::Data<Operational>) -> HttpResponse {

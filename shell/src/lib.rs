@@ -6,7 +6,10 @@ use tessera_app::config::{Env, HttpSettings, LogFormat};
 use tessera_app::module::Domain;
 use tessera_app::queue::{Queue, QueueSettings, ReplaySelector};
 use tessera_app::server;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+mod openapi;
+
+pub use openapi::{INTERNAL_TAG, internal_openapi, openapi};
 
 /// Every module name the design knows, compiled in or not.
 pub const KNOWN_MODULES: &[&str] = &[
@@ -47,8 +50,13 @@ pub enum Command {
         #[arg(long, env = "SERVICES", value_delimiter = ',')]
         services: Vec<String>,
     },
-    /// Print the OpenAPI document of every compiled-in domain.
-    Openapi,
+    /// Print the public OpenAPI document (what the gateway serves) as JSON.
+    Openapi {
+        /// Print the internal document instead: the service-to-service routes the gateway
+        /// never routes.
+        #[arg(long)]
+        internal: bool,
+    },
     /// User administration.
     Admin {
         /// The admin action.
@@ -192,31 +200,6 @@ pub fn default_port(selection: &Selection) -> u16 {
     }
 }
 
-/// The merged OpenAPI document of `domains`, with the bearer scheme. Nothing in it depends on
-/// the environment, so every build prints the same document.
-pub fn openapi(domains: &[&Domain]) -> utoipa::openapi::OpenApi {
-    let mut doc = utoipa::openapi::OpenApiBuilder::new()
-        .info(
-            utoipa::openapi::InfoBuilder::new()
-                .title("Tessera API")
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(
-                    "The Tessera task platform, as a client of the gateway sees it. Errors are \
-                     application/problem+json (RFC 9457).",
-                ))
-                .build(),
-        )
-        .build();
-    for d in domains {
-        doc.merge((d.openapi)());
-    }
-    let components = doc.components.get_or_insert_with(Default::default);
-    let mut bearer = Http::new(HttpAuthScheme::Bearer);
-    bearer.bearer_format = Some("JWT".to_owned());
-    components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
-    doc
-}
-
 fn log_format(env: &Env) -> LogFormat {
     env.parse_or("LOG_FORMAT", LogFormat::Json)
         .unwrap_or(LogFormat::Json)
@@ -226,8 +209,13 @@ fn log_format(env: &Env) -> LogFormat {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::from_process();
     match cli.command {
-        Command::Openapi => {
-            let doc = openapi(&compiled_domains());
+        Command::Openapi { internal } => {
+            let domains = compiled_domains();
+            let doc = if internal {
+                internal_openapi(&domains)
+            } else {
+                openapi(&domains)
+            };
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
         }

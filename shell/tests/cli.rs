@@ -80,6 +80,68 @@ fn openapi_prints_the_committed_document() {
     );
 }
 
+#[cfg(feature = "notification")]
+#[test]
+fn internal_routes_are_only_in_the_internal_document() {
+    let document = |args: &[&str]| -> serde_json::Value {
+        let out = run(shell(&[]).args(args));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("pure JSON on stdout")
+    };
+    let public = document(&["openapi"]);
+    let internal = document(&["openapi", "--internal"]);
+    for doc in [&public, &internal] {
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+
+    let public_paths = public["paths"].as_object().unwrap();
+    assert!(public_paths.get("/notifications/send").is_none());
+    for (path, item) in public_paths {
+        for (method, op) in item.as_object().unwrap() {
+            let tags = op["tags"].as_array().unwrap();
+            assert!(
+                !tags.iter().any(|t| t == "internal"),
+                "{method} {path} is internal"
+            );
+            for status in ["429", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert!(
+        public["components"]["schemas"]
+            .get("SendNotification")
+            .is_none()
+    );
+    assert!(public["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(
+        !public["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "internal")
+    );
+
+    let internal_paths: Vec<&String> = internal["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(internal_paths, ["/notifications/send"]);
+    let send = &internal["paths"]["/notifications/send"]["post"];
+    assert!(send["security"][0].get("serviceToken").is_some(), "{send}");
+    assert!(internal["components"]["securitySchemes"]["serviceToken"].is_object());
+    assert!(
+        internal["components"]["securitySchemes"]
+            .get("bearer")
+            .is_none()
+    );
+    assert!(internal["components"]["schemas"]["SendNotification"].is_object());
+}
+
 #[test]
 fn unknown_or_missing_modules_fail_with_a_clear_message() {
     let out = run(shell(&secrets()).args(["serve", "--services", "bogus"]));

@@ -109,14 +109,26 @@ pub struct SendNotification {
     pub channel: NotificationChannel,
     /// A short title; the e-mail subject for `EMAIL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "New Task Created")]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000]*$",
+        example = "New Task Created"
+    )]
     pub subject: Option<String>,
     /// The text shown to the user (and the plain-text body of an e-mail without a template).
-    #[schema(example = "Your task \"Write the report\" was created.")]
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
+        example = "Your task \"Write the report\" was created."
+    )]
     pub message: String,
     /// The e-mail template to render (`task-created`, `task-completed`, `password-reset`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "task-created")]
+    #[schema(
+        pattern = "^(task-created|task-completed|password-reset)?$",
+        example = "task-created"
+    )]
     pub template: Option<String>,
     /// The template's variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +137,12 @@ pub struct SendNotification {
     /// Makes the call idempotent: the same key twice stores and sends once (a retried job
     /// passes its job id here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*$",
+        example = "1732528800000-0:in-app"
+    )]
     pub idempotency_key: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! HTTP handlers of `/auth/*`: extract, call one use case, map the result.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use tessera_app::error::ApiError;
+use tessera_app::error::{ApiError, Json};
 use tessera_app::net::{TrustedProxies, client_ip};
 use tessera_app::telemetry::RequestId;
 use tessera_app::tokens::AuthUser;
@@ -40,8 +40,9 @@ fn ip(req: &HttpRequest) -> String {
 
 /// Creates an account.
 #[utoipa::path(
-    post, path = "/auth/register", tag = "auth",
-    request_body = RegisterRequest,
+    post, path = "/auth/register", operation_id = "register", tag = "auth",
+    request_body(content = RegisterRequest, description = "The new account",
+        example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada Lovelace"})),
     responses(
         (status = 201, description = "Account created", body = RegisterResponse),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -52,7 +53,7 @@ fn ip(req: &HttpRequest) -> String {
 pub async fn register(
     auth: web::Data<Auth>,
     rid: RequestId,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let created = auth.register(body.into_inner(), &rid.0).await?;
     Ok(HttpResponse::Created().json(created))
@@ -60,8 +61,9 @@ pub async fn register(
 
 /// Exchanges credentials for an access token and a refresh token.
 #[utoipa::path(
-    post, path = "/auth/login", tag = "auth",
-    request_body = LoginRequest,
+    post, path = "/auth/login", operation_id = "login", tag = "auth",
+    request_body(content = LoginRequest, description = "The account's credentials",
+        example = json!({"email": "ada@example.com", "password": "correct horse battery staple"})),
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
@@ -72,7 +74,7 @@ pub async fn register(
 pub async fn login(
     auth: web::Data<Auth>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tokens = auth.login(&body.email, &body.password, &ip(&req)).await?;
     Ok(HttpResponse::Ok().json(tokens))
@@ -80,8 +82,9 @@ pub async fn login(
 
 /// Rotates a refresh token; a reused token revokes its family.
 #[utoipa::path(
-    post, path = "/auth/refresh", tag = "auth",
-    request_body = RefreshRequest,
+    post, path = "/auth/refresh", operation_id = "refreshToken", tag = "auth",
+    request_body(content = RefreshRequest, description = "The refresh token of the last login or refresh",
+        example = json!({"refreshToken": "3q2-7w6mV9sX0b1cY4dZ8eA5fB2gH7iJ6kL3mN0oP9"})),
     responses(
         (status = 200, description = "New token pair", body = TokenResponse),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
@@ -90,15 +93,16 @@ pub async fn login(
 )]
 pub async fn refresh(
     auth: web::Data<Auth>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(auth.refresh(&body.refresh_token).await?))
 }
 
 /// Ends the session of a refresh token.
 #[utoipa::path(
-    post, path = "/auth/logout", tag = "auth",
-    request_body = RefreshRequest,
+    post, path = "/auth/logout", operation_id = "logout", tag = "auth",
+    request_body(content = RefreshRequest, description = "The refresh token of the session to end",
+        example = json!({"refreshToken": "3q2-7w6mV9sX0b1cY4dZ8eA5fB2gH7iJ6kL3mN0oP9"})),
     responses(
         (status = 204, description = "Logged out (also for unknown tokens)"),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
@@ -106,7 +110,7 @@ pub async fn refresh(
 )]
 pub async fn logout(
     auth: web::Data<Auth>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     auth.logout(&body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -114,7 +118,7 @@ pub async fn logout(
 
 /// The caller's account.
 #[utoipa::path(
-    get, path = "/auth/me", tag = "auth",
+    get, path = "/auth/me", operation_id = "getMe", tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's account", body = MeResponse),
@@ -127,8 +131,9 @@ pub async fn me(auth: web::Data<Auth>, user: AuthUser) -> Result<HttpResponse, A
 
 /// Sends a password-reset link if the account exists.
 #[utoipa::path(
-    post, path = "/auth/forgot-password", tag = "auth",
-    request_body = ForgotPasswordRequest,
+    post, path = "/auth/forgot-password", operation_id = "forgotPassword", tag = "auth",
+    request_body(content = ForgotPasswordRequest, description = "The account's e-mail address",
+        example = json!({"email": "ada@example.com"})),
     responses(
         (status = 202, description = "Accepted, whether or not the account exists", body = MessageResponse),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -139,7 +144,7 @@ pub async fn forgot_password(
     auth: web::Data<Auth>,
     req: HttpRequest,
     rid: RequestId,
-    body: web::Json<ForgotPasswordRequest>,
+    body: Json<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     auth.forgot_password(&body.email, &ip(&req), &rid.0).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse {
@@ -149,8 +154,9 @@ pub async fn forgot_password(
 
 /// Sets a new password with a reset token.
 #[utoipa::path(
-    post, path = "/auth/reset-password", tag = "auth",
-    request_body = ResetPasswordRequest,
+    post, path = "/auth/reset-password", operation_id = "resetPassword", tag = "auth",
+    request_body(content = ResetPasswordRequest, description = "The token from the e-mailed link and the new password",
+        example = json!({"token": "kq3S0lJb2cS8rY6Wc1y9bV6Nn0dTg1bq2rZ7x1Gm5hA", "password": "a new horse battery staple"})),
     responses(
         (status = 204, description = "Password changed; every session ended"),
         (status = 400, description = "Invalid, expired or used token, or invalid password", body = Problem, content_type = "application/problem+json"),
@@ -158,7 +164,7 @@ pub async fn forgot_password(
 )]
 pub async fn reset_password(
     auth: web::Data<Auth>,
-    body: web::Json<ResetPasswordRequest>,
+    body: Json<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     auth.reset_password(&body.token, &body.password).await?;
     Ok(HttpResponse::NoContent().finish())

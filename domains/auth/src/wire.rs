@@ -11,14 +11,23 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
     /// A valid address of at most 254 characters; trimmed and lower-cased.
-    #[schema(example = "ada@example.com")]
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// 8 to 128 characters.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        example = "correct horse battery staple"
+    )]
     pub password: String,
-    /// A display name of 1 to 100 characters.
+    /// A display name of 1 to 100 characters after trimming.
     #[serde(default)]
-    #[schema(example = "Ada Lovelace")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
+        example = "Ada Lovelace"
+    )]
     pub name: Option<String>,
 }
 
@@ -92,6 +101,7 @@ pub struct TokenResponse {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
+    #[schema(example = "3q2-7w6mV9sX0b1cY4dZ8eA5fB2gH7iJ6kL3mN0oP9")]
     pub refresh_token: String,
 }
 
@@ -119,8 +129,8 @@ pub struct MeResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
-    /// The account's e-mail address.
-    #[schema(example = "ada@example.com")]
+    /// The account's e-mail address: a valid address of at most 254 characters.
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 
@@ -129,8 +139,14 @@ pub struct ForgotPasswordRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The token from the reset link.
+    #[schema(example = "kq3S0lJb2cS8rY6Wc1y9bV6Nn0dTg1bq2rZ7x1Gm5hA")]
     pub token: String,
     /// The new password, 8 to 128 characters.
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        example = "correct horse battery staple"
+    )]
     pub password: String,
 }
 
@@ -216,7 +232,8 @@ impl Password {
     }
 }
 
-/// A display name: trimmed, 1 to 100 characters.
+/// A display name: trimmed, 1 to 100 characters, without U+0000 (which PostgreSQL cannot store
+/// in `text`).
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
     let n = name.chars().count();
@@ -224,6 +241,12 @@ pub fn parse_name(raw: &str) -> Result<String, FieldError> {
         return Err(FieldError {
             field: "name".to_owned(),
             message: "must be 1 to 100 characters".to_owned(),
+        });
+    }
+    if name.contains('\0') {
+        return Err(FieldError {
+            field: "name".to_owned(),
+            message: "must not contain the NUL character (U+0000)".to_owned(),
         });
     }
     Ok(name.to_owned())

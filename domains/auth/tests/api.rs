@@ -8,6 +8,7 @@
 )]
 
 mod api {
+    mod fuzz;
     pub mod helpers;
     mod login;
     mod operational;

@@ -11,7 +11,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tessera_app::error::{ApiError, problem_response};
+use tessera_app::error::{ApiError, Json, problem_response};
 use tessera_app::tokens::{AuthUser, ServiceCaller, Tokens, bearer};
 use tessera_contracts::UserId;
 use tessera_contracts::notifications::{Notification, SendNotification};
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::live::Live;
 use crate::service::{ListQuery, NotificationError, Notifications, Reply};
-use crate::wire::{NotificationPage, STREAM_EVENT};
+use crate::wire::{NotificationPage, STREAM_EVENT, StreamEvent};
 
 /// What the stream route needs besides the use cases.
 #[derive(Clone)]
@@ -86,7 +86,7 @@ fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 /// Stores a notification and delivers it (internal: the worker's route, never routed by the
 /// gateway).
 #[utoipa::path(
-    post, path = "/notifications/send", tag = "internal",
+    post, path = "/notifications/send", operation_id = "sendNotification", tag = "internal",
     description = "**Internal.** Called by other Tessera services with a service token (the worker \
         sends task and password-reset notifications through it); the gateway never routes it. \
         Stores a notification, pushes it to the user's live streams and, for `EMAIL`, sends the \
@@ -94,8 +94,9 @@ fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         plain-text alternative). The same `idempotencyKey` twice stores once and sends once: \
         a repeat answers 200 with the first notification, and sends its e-mail if no earlier \
         call managed to. A 503 (`Retry-After`) is worth retrying; a 4xx is final.",
-    security(("bearer" = [])),
-    request_body = SendNotification,
+    security(("serviceToken" = [])),
+    request_body(content = SendNotification, description = "The notification to store and deliver",
+        example = json!({"userId": "0190b0e4-8c3a-7d2e-9f41-5b6a7c8d9e0f", "type": "SUCCESS", "channel": "IN_APP", "subject": "New Task Created", "message": "Your task \"Write the report\" was created.", "idempotencyKey": "1732528800000-0:in-app"})),
     responses(
         (status = 201, description = "Stored (and sent)", body = Notification),
         (status = 200, description = "Stored by an earlier call with the same idempotency key (and now sent)", body = Notification),
@@ -111,7 +112,7 @@ fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 pub async fn send(
     notifications: web::Data<Notifications>,
     caller: ServiceCaller,
-    body: web::Json<SendNotification>,
+    body: Json<SendNotification>,
 ) -> Result<HttpResponse, actix_web::Error> {
     tracing::debug!(caller = caller.service, "notification send");
     let sent = notifications.send(body.into_inner()).await?;
@@ -133,8 +134,8 @@ pub struct ListNotificationsQuery {
     #[serde(rename = "unreadOnly")]
     #[param(rename = "unreadOnly", value_type = Option<bool>, example = false)]
     unread_only: Option<String>,
-    /// The page number, from 1 (default 1).
-    #[param(value_type = Option<u32>, minimum = 1, example = 1)]
+    /// The page number, from 1 (default 1) to 4294967295.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0, example = 1)]
     page: Option<String>,
     /// The page size, 1 to 100 (default 10).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
@@ -143,7 +144,7 @@ pub struct ListNotificationsQuery {
 
 /// The caller's notifications, newest first, with how many are unread.
 #[utoipa::path(
-    get, path = "/notifications", tag = "notifications",
+    get, path = "/notifications", operation_id = "listNotifications", tag = "notifications",
     security(("bearer" = [])),
     params(ListNotificationsQuery),
     responses(
@@ -168,7 +169,7 @@ pub async fn list(
 
 /// Marks one of the caller's notifications read.
 #[utoipa::path(
-    patch, path = "/notifications/{id}/read", tag = "notifications",
+    patch, path = "/notifications/{id}/read", operation_id = "markNotificationRead", tag = "notifications",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The notification id")),
     responses(
@@ -189,7 +190,7 @@ pub async fn mark_read(
 
 /// Marks every notification of the caller read.
 #[utoipa::path(
-    post, path = "/notifications/read-all", tag = "notifications",
+    post, path = "/notifications/read-all", operation_id = "markAllNotificationsRead", tag = "notifications",
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every notification of the caller is read"),
@@ -206,7 +207,7 @@ pub async fn read_all(
 
 /// Deletes one of the caller's notifications.
 #[utoipa::path(
-    delete, path = "/notifications/{id}", tag = "notifications",
+    delete, path = "/notifications/{id}", operation_id = "deleteNotification", tag = "notifications",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The notification id")),
     responses(
@@ -237,7 +238,7 @@ pub struct StreamQuery {
 
 /// The caller's new notifications as Server-Sent Events.
 #[utoipa::path(
-    get, path = "/notifications/stream", tag = "notifications",
+    get, path = "/notifications/stream", operation_id = "streamNotifications", tag = "notifications",
     description = "Server-Sent Events: every new notification of the caller, stored by any \
         process, as an event `notification` whose `data` is the notification as JSON, within a \
         second. An idle stream gets a `: keepalive` comment every 15 s. Authenticate with \
@@ -247,7 +248,7 @@ pub struct StreamQuery {
     security(("bearer" = [])),
     params(StreamQuery),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream: one `notification` event per new notification", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
     )

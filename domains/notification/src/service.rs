@@ -193,6 +193,26 @@ fn length(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
             field: field.to_owned(),
             message: format!("must be 1 to {max} characters"),
         });
+    } else if value.contains('\0') {
+        errors.push(nul(field));
+    }
+}
+
+/// PostgreSQL stores U+0000 neither in `text` nor in `jsonb`, so text holding it is refused.
+fn nul(field: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: "must not contain the NUL character (U+0000)".to_owned(),
+    }
+}
+
+/// Whether a JSON value holds U+0000 in any string or object key.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 
@@ -212,6 +232,9 @@ impl ValidSend {
         }
         if let Some(key) = &req.idempotency_key {
             length("idempotencyKey", key, 200, &mut errors);
+        }
+        if req.data.as_ref().is_some_and(holds_nul) {
+            errors.push(nul("data"));
         }
         let template = match req.template.as_deref().map(str::trim) {
             None | Some("") => None,

@@ -15,6 +15,21 @@ pub use tessera_contracts::notifications::{
 /// `GET /notifications/stream`; its `data` is the [`Notification`] as JSON.
 pub const STREAM_EVENT: &str = "notification";
 
+/// One Server-Sent Event of `GET /notifications/stream`, as an SSE parser hands it over (the
+/// stream also carries `: keepalive` comments and a `retry` field, which are not events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamEvent {
+    /// Always `notification`.
+    #[schema(pattern = "^notification$", example = "notification")]
+    pub event: String,
+    /// The new [`Notification`] as JSON.
+    #[schema(
+        content_media_type = "application/json",
+        example = r#"{"id":"0190b0e4-8c3a-7d2e-9f41-5b6a7c8d9e0f","userId":"0190b0e4-1a2b-7c3d-8e4f-5a6b7c8d9e0f","type":"INFO","channel":"IN_APP","subject":"New Task Created","message":"Your task \"Write the report\" was created.","read":false,"createdAt":"2026-11-25T10:00:00.000Z"}"#
+    )]
+    pub data: String,
+}
+
 /// Where a page of notifications sits in the caller's list, and how many are unread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -11,6 +11,7 @@
 mod api {
     mod email;
     mod events;
+    mod fuzz;
     pub mod helpers;
     mod list;
     mod operational;

@@ -63,7 +63,17 @@ mod server {
 
     /// The task domain's OpenAPI paths and schemas.
     pub fn openapi() -> utoipa::openapi::OpenApi {
-        ApiDoc::openapi()
+        let mut doc = ApiDoc::openapi();
+        // A PATCH body needs at least one field. Set here because utoipa-gen 5.5 writes
+        // `#[schema(min_properties = 1)]` as `maxProperties`.
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(body))) = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("UpdateTaskRequest"))
+        {
+            body.min_properties = Some(1);
+        }
+        doc
     }
 
     struct TaskModule {

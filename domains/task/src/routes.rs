@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use tessera_app::error::ApiError;
+use tessera_app::error::{ApiError, Json};
 use tessera_app::pagination::PageRequest;
 use tessera_app::telemetry::RequestId;
 use tessera_app::tokens::AuthUser;
@@ -50,11 +50,13 @@ fn created(task: &Task) -> HttpResponse {
 /// With an `Idempotency-Key`, a retry within 24 hours answers exactly like the first request
 /// (same status, body and `Location`) and creates nothing.
 #[utoipa::path(
-    post, path = "/tasks", tag = "tasks",
+    post, path = "/tasks", operation_id = "createTask", tag = "tasks",
     security(("bearer" = [])),
-    request_body = CreateTaskRequest,
+    request_body(content = CreateTaskRequest, description = "The task; only `title` is required",
+        example = json!({"title": "Write the quarterly report", "description": "Figures for Q3, with the charts.", "priority": "HIGH", "dueDate": "2026-12-01T17:00:00.000Z"})),
     params(
-        ("Idempotency-Key" = Option<String>, Header,
+        ("Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
             description = "1 to 255 visible ASCII characters; retries with the same key and body \
                            return the first response for 24 hours"),
     ),
@@ -71,7 +73,7 @@ pub async fn create_task(
     user: AuthUser,
     rid: RequestId,
     req: HttpRequest,
-    body: web::Json<CreateTaskRequest>,
+    body: Json<CreateTaskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let task = tasks
@@ -82,7 +84,7 @@ pub async fn create_task(
 
 /// The caller's tasks, filtered, sorted and paginated.
 #[utoipa::path(
-    get, path = "/tasks", tag = "tasks",
+    get, path = "/tasks", operation_id = "listTasks", tag = "tasks",
     security(("bearer" = [])),
     params(ListTasksQuery),
     responses(
@@ -107,7 +109,7 @@ pub async fn list_tasks(
 
 /// One of the caller's tasks.
 #[utoipa::path(
-    get, path = "/tasks/{id}", tag = "tasks",
+    get, path = "/tasks/{id}", operation_id = "getTask", tag = "tasks",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The task id")),
     responses(
@@ -127,10 +129,11 @@ pub async fn get_task(
 
 /// Changes one of the caller's tasks; `null` clears `description` or `dueDate`.
 #[utoipa::path(
-    patch, path = "/tasks/{id}", tag = "tasks",
+    patch, path = "/tasks/{id}", operation_id = "updateTask", tag = "tasks",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The task id")),
-    request_body = UpdateTaskRequest,
+    request_body(content = UpdateTaskRequest, description = "The fields to change (at least one)",
+        example = json!({"status": "COMPLETED"})),
     responses(
         (status = 200, description = "The updated task", body = Task),
         (status = 400, description = "Malformed id, invalid or empty body", body = Problem, content_type = "application/problem+json"),
@@ -143,7 +146,7 @@ pub async fn update_task(
     user: AuthUser,
     rid: RequestId,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateTaskRequest>,
+    body: Json<UpdateTaskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let task = tasks
         .update(user.id, id.into_inner(), body.into_inner(), &rid.0)
@@ -153,7 +156,7 @@ pub async fn update_task(
 
 /// Deletes one of the caller's tasks.
 #[utoipa::path(
-    delete, path = "/tasks/{id}", tag = "tasks",
+    delete, path = "/tasks/{id}", operation_id = "deleteTask", tag = "tasks",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The task id")),
     responses(

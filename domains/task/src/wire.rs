@@ -163,10 +163,20 @@ pub struct Task {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTaskRequest {
     /// 1 to 200 characters after trimming (stored trimmed).
-    #[schema(example = "Write the quarterly report")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
+        example = "Write the quarterly report"
+    )]
     pub title: String,
     /// Up to 5000 characters.
     #[serde(default)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000]*$",
+        example = "Figures for Q3, with the charts."
+    )]
     pub description: Option<String>,
     /// `LOW`, `MEDIUM` (the default), `HIGH` or `URGENT`.
     #[serde(default)]
@@ -189,11 +199,11 @@ fn keep<T>(patch: &Patch<T>) -> bool {
 pub struct UpdateTaskRequest {
     /// 1 to 200 characters after trimming; not `null`.
     #[serde(default, skip_serializing_if = "keep")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Write the annual report")]
     pub title: Patch<String>,
     /// Up to 5000 characters; `null` clears it.
     #[serde(default, skip_serializing_if = "keep")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 5000, pattern = r"^[^\u0000]*$")]
     pub description: Patch<String>,
     /// The new status; moving into `COMPLETED` sets `completedAt`, moving out clears it. Not
     /// `null`.
@@ -221,13 +231,15 @@ pub struct ListTasksQuery {
     /// Only tasks with this priority.
     #[param(value_type = Option<TaskPriority>)]
     pub priority: Option<String>,
-    /// Case-insensitive text that the title or the description contains (up to 200 characters).
+    /// Case-insensitive text that the title or the description contains (up to 200 characters,
+    /// trimmed; blank means no filter).
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
-    /// The page, from 1 (default 1).
-    #[param(value_type = Option<u32>, minimum = 1)]
+    /// The page number, from 1 (default 1) to 4294967295.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0, example = 1)]
     pub page: Option<String>,
     /// The page size, 1 to 100 (default 10).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
     pub limit: Option<String>,
     /// `createdAt`, `-createdAt` (the default), `dueDate`, `-dueDate`, `priority` or
     /// `-priority`; `-` means descending. Tasks without a due date come last both ways.
@@ -288,6 +300,9 @@ impl TaskSort {
     }
 }
 
+/// The message for text that contains U+0000, which PostgreSQL cannot store in `text`.
+pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
 fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_owned(),
@@ -305,6 +320,9 @@ impl TaskTitle {
         let title = raw.trim();
         if title.is_empty() {
             return Err(field_error("title", "must not be empty"));
+        }
+        if title.contains('\0') {
+            return Err(field_error("title", NUL_MESSAGE));
         }
         if title.chars().count() > TITLE_MAX {
             return Err(field_error("title", "must be at most 200 characters"));
@@ -325,6 +343,9 @@ pub fn parse_description(raw: String) -> Result<String, FieldError> {
             "description",
             "must be at most 5000 characters",
         ));
+    }
+    if raw.contains('\0') {
+        return Err(field_error("description", NUL_MESSAGE));
     }
     Ok(raw)
 }
@@ -514,6 +535,9 @@ impl ListFilter {
             .and_then(|q| {
                 if q.chars().count() > QUERY_MAX {
                     errors.push(field_error("q", "must be at most 200 characters"));
+                    None
+                } else if q.contains('\0') {
+                    errors.push(field_error("q", NUL_MESSAGE));
                     None
                 } else {
                     Some(q.to_owned())

@@ -11,6 +11,7 @@ mod api {
     mod access;
     mod create;
     mod events;
+    mod fuzz;
     pub mod helpers;
     mod idempotency;
     mod list;

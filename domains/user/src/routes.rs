@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use tessera_app::error::ApiError;
+use tessera_app::error::{ApiError, Json};
 use tessera_app::telemetry::RequestId;
 use tessera_app::tokens::{AdminUser, AuthUser};
 use tessera_contracts::UserId;
@@ -35,14 +35,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
-    /// The page number, from 1 (default 1).
-    #[param(value_type = Option<u32>, minimum = 1, example = 1)]
+    /// The page number, from 1 (default 1) to 4294967295.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0, example = 1)]
     page: Option<String>,
     /// The page size, 1 to 100 (default 10).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
     limit: Option<String>,
     /// Case-insensitive text (1 to 100 characters, trimmed) found in the name or the e-mail.
-    #[param(min_length = 1, max_length = 100, example = "ada")]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
+        example = "ada"
+    )]
     q: Option<String>,
 }
 
@@ -54,7 +59,7 @@ fn list_query(req: &HttpRequest) -> Result<ListUsersQuery, ApiError> {
 /// A user's profile: the owner's (made on the first read if the registration event is late) or,
 /// for an admin, anyone's.
 #[utoipa::path(
-    get, path = "/users/{id}", tag = "users",
+    get, path = "/users/{id}", operation_id = "getUser", tag = "users",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user id (the access token's `userId`)")),
     responses(
@@ -75,10 +80,11 @@ pub async fn get_user(
 
 /// Changes the caller's own profile: a field set to `null` is cleared, an absent one kept.
 #[utoipa::path(
-    patch, path = "/users/{id}", tag = "users",
+    patch, path = "/users/{id}", operation_id = "updateUser", tag = "users",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user id; must be the caller's")),
-    request_body = UpdateProfileRequest,
+    request_body(content = UpdateProfileRequest, description = "The fields to change (at least one); `null` clears one",
+        example = json!({"name": "Ada Lovelace", "bio": null})),
     responses(
         (status = 200, description = "The whole updated profile", body = Profile),
         (status = 400, description = "Malformed id or body, unknown field, no field, or invalid value", body = Problem, content_type = "application/problem+json"),
@@ -93,7 +99,7 @@ pub async fn update_user(
     users: web::Data<Users>,
     caller: AuthUser,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateProfileRequest>,
+    body: Json<UpdateProfileRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let profile = users
         .update(&caller, UserId(id.into_inner()), body.into_inner())
@@ -103,7 +109,7 @@ pub async fn update_user(
 
 /// Every live profile, newest first (admins only).
 #[utoipa::path(
-    get, path = "/users", tag = "users",
+    get, path = "/users", operation_id = "listUsers", tag = "users",
     security(("bearer" = [])),
     params(ListUsersQuery),
     responses(
@@ -130,7 +136,7 @@ pub async fn list_users(
 /// Soft-deletes a user (admins only): the profile leaves every list and `user.deleted` tells the
 /// other domains (auth stops the account's logins and refreshes).
 #[utoipa::path(
-    delete, path = "/users/{id}", tag = "users",
+    delete, path = "/users/{id}", operation_id = "deleteUser", tag = "users",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user id")),
     responses(

@@ -46,19 +46,18 @@ pub struct Profile {
 /// must be present.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(min_properties = 1)]
 pub struct UpdateProfileRequest {
     /// A display name of 1 to 100 characters (trimmed); `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, example = "Ada Lovelace")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Ada Lovelace")]
     pub name: Patch<String>,
     /// At most 500 characters; `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 500)]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$", example = "Mathematician; writes the first programs.")]
     pub bio: Patch<String>,
     /// An `https` URL with a host, at most 2048 characters; `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = "uri", max_length = 2048, example = "https://example.com/ada.png")]
+    #[schema(value_type = Option<String>, format = "uri", pattern = "^https://", max_length = 2048, example = "https://example.com/ada.png")]
     pub avatar: Patch<String>,
 }
 
@@ -114,12 +113,18 @@ pub const AVATAR_MAX: usize = 2048;
 /// The longest list search text (`q`), in characters.
 pub const SEARCH_MAX: usize = 100;
 
+/// The message for text that contains U+0000, which PostgreSQL cannot store in `text`.
+pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
 /// A display name: trimmed, 1 to 100 characters.
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
     let n = name.chars().count();
     if n == 0 || n > NAME_MAX {
         return Err(field_error("name", "must be 1 to 100 characters"));
+    }
+    if name.contains('\0') {
+        return Err(field_error("name", NUL_MESSAGE));
     }
     Ok(name.to_owned())
 }
@@ -128,6 +133,9 @@ pub fn parse_name(raw: &str) -> Result<String, FieldError> {
 pub fn parse_bio(raw: &str) -> Result<String, FieldError> {
     if raw.chars().count() > BIO_MAX {
         return Err(field_error("bio", "must be at most 500 characters"));
+    }
+    if raw.contains('\0') {
+        return Err(field_error("bio", NUL_MESSAGE));
     }
     Ok(raw.to_owned())
 }
@@ -159,6 +167,9 @@ pub fn parse_search(raw: &str) -> Result<String, FieldError> {
     let n = q.chars().count();
     if n == 0 || n > SEARCH_MAX {
         return Err(field_error("q", "must be 1 to 100 characters"));
+    }
+    if q.contains('\0') {
+        return Err(field_error("q", NUL_MESSAGE));
     }
     Ok(q.to_owned())
 }

@@ -10,6 +10,7 @@
 mod api {
     mod delete;
     mod events;
+    mod fuzz;
     pub mod helpers;
     mod list;
     mod operational;

@@ -1,0 +1,33 @@
+//! Regressions found by the contract fuzzer (`just fuzz`).
+
+use serde_json::json;
+use tessera_app::testkit::{assert_problem, problem_fields};
+use uuid::Uuid;
+
+use super::helpers::*;
+
+#[tokio::test]
+async fn text_with_a_nul_character_is_a_400_naming_the_field_not_a_500() {
+    let app = app().await;
+    let user = Uuid::now_v7();
+    for (extra, field) in [
+        (json!({"message": "a\u{0}b"}), "message"),
+        (json!({"subject": "a\u{0}"}), "subject"),
+        (json!({"idempotencyKey": "k\u{0}"}), "idempotencyKey"),
+        (json!({"data": {"title": "a\u{0}"}}), "data"),
+        (json!({"data": {"a\u{0}": 1}}), "data"),
+    ] {
+        let res = send(&app, body(user, "IN_APP", extra.clone())).await;
+        let problem = assert_problem(res, 400).await;
+        assert_eq!(problem_fields(&problem), [field], "{extra}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_json_array_is_not_a_send_body() {
+    let app = app().await;
+    let res = send(&app, json!([Uuid::now_v7(), "INFO", "IN_APP", "hello"])).await;
+    assert_problem(res, 400).await;
+    app.shutdown().await;
+}
