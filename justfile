@@ -58,9 +58,11 @@ _dev-env:
     } > .env
     echo "wrote .env with new random secrets"
 
-# Every check and every test: formatting, lints, feature builds, wasm wire types, schema drift, all tests.
+# Every check and every test: formatting, lints, feature builds, wasm wire types, schema drift, all
+# tests (both deployments), then the bounded contract run (schemathesis and Swagger UI in Chromium).
 test: services check schema-check
     cargo nextest run --workspace --all-features --profile ci
+    {{just_executable()}} fuzz-ci
 
 # Formatting, clippy, each single-feature shell, and the wire types for wasm.
 check:

@@ -16,19 +16,21 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   await page.goto(`${base}/docs/`, { waitUntil: "networkidle" });
-  await page.getByRole("button", { name: /Authorize/ }).first().click();
-  await page.locator(".modal-ux input[type=text], .modal-ux input").first().fill(token);
-  await page.locator(".modal-ux").getByRole("button", { name: "Authorize", exact: true }).click();
-  await page.locator(".modal-ux").getByRole("button", { name: "Close" }).click();
+  await page.locator(".scheme-container button.authorize").click();
+  await page.locator(".modal-ux input").first().fill(token);
+  await page.locator(".modal-ux button.modal-btn.authorize").click();
+  await page.locator(".modal-ux button.btn-done").click();
 
-  const op = page.locator(".opblock-get").filter({ hasText: /\/tasks\s*$/ }).first();
-  const block = (await op.count()) > 0
-    ? op
-    : page.locator("#operations-tasks-list_tasks, .opblock-get:has(.opblock-summary-path[data-path='/tasks'])").first();
-  await block.locator(".opblock-summary").click();
-  await block.getByRole("button", { name: "Try it out" }).click();
+  // Swagger UI names each operation block `operations-<tag>-<operationId>`.
+  const block = page.locator("#operations-tasks-listTasks");
+  await block.locator(".opblock-summary-control").click();
+  // The gateway's Swagger UI has "Try it out" on by default; click it only if it is offered.
+  const tryIt = block.locator("button.try-out__btn");
+  if ((await tryIt.count()) > 0 && (await tryIt.innerText()).includes("Try it out")) {
+    await tryIt.click();
+  }
   await block.getByRole("button", { name: "Execute" }).click();
-  const status = block.locator(".live-responses-table .response-col_status").first();
+  const status = block.locator(".live-responses-table tbody .response-col_status").first();
   await status.waitFor({ timeout: 15000 });
   const code = (await status.innerText()).trim();
   const body = await block.locator(".live-responses-table .microlight, .live-responses-table pre").first().innerText();
