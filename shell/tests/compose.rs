@@ -1025,7 +1025,10 @@ mod code {
                             read(var, src.line(at));
                         } else if super::is_var_name(value) {
                             read(value.to_owned(), src.line(at));
-                        } else if *accessor != "get" {
+                        } else if !matches!(*accessor, "get" | "required") || env_receiver(src, at)
+                        {
+                            // A lower-case literal on `get`/`required` of some other type (a map,
+                            // utoipa's schema builders) is not an environment read.
                             unresolved.push(format!("{} .{accessor}({arg})", src.line(at)));
                         }
                     } else if arg.is_empty() {
