@@ -198,7 +198,7 @@ pub async fn a_registration_becomes_a_profile_with_its_name(kind: Kind) {
 pub async fn an_admin_promoted_by_the_cli_lists_and_deletes_users(kind: Kind) {
     let d = Deployment::start(kind, &[]).await;
     let root = address("root");
-    let (_, user_token, _) = d.sign_up(&root, "password123").await;
+    let (root_id, user_token, _) = d.sign_up(&root, "password123").await;
     // Not an admin yet.
     assert_eq!(d.get("/users", &user_token).await.status(), 403);
 
@@ -214,6 +214,22 @@ pub async fn an_admin_promoted_by_the_cli_lists_and_deletes_users(kind: Kind) {
         String::from_utf8_lossy(&out.stderr)
     );
     let (admin, _) = d.login(&root, "password123").await.unwrap();
+    // The promotion reaches the user domain's profile through user.role_changed.
+    eventually(
+        WAIT,
+        "the profile's role to follow the promotion",
+        || async {
+            let body: Value = d
+                .get(&format!("/users/{root_id}"), &admin)
+                .await
+                .json()
+                .await
+                .ok()?;
+            (body["role"] == "ADMIN").then_some(())
+        },
+    )
+    .await
+    .unwrap();
 
     let victim_email = address("victim");
     let (victim, victim_token, victim_refresh) = d.sign_up(&victim_email, "password123").await;
