@@ -130,7 +130,8 @@ pub struct SendNotification {
         example = "task-created"
     )]
     pub template: Option<String>,
-    /// The template's variables.
+    /// The template's variables. Strings must not hold U+0000 and numbers must lie within
+    /// ±9007199254740991 (2^53 - 1): both are stored as PostgreSQL `jsonb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,

@@ -202,17 +202,41 @@ fn length(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
 fn nul(field: &str) -> FieldError {
     FieldError {
         field: field.to_owned(),
-        message: "must not contain the NUL character (U+0000)".to_owned(),
+        message: NUL_MESSAGE.to_owned(),
     }
 }
 
-/// Whether a JSON value holds U+0000 in any string or object key.
-fn holds_nul(value: &serde_json::Value) -> bool {
+const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+/// The largest number `data` may hold: 2^53 - 1. `jsonb` keeps numbers as decimals and prints
+/// them back in full, and a huge one (1.8e308 comes back as 309 digits) may not parse as `f64`
+/// again, which would make the stored row unreadable. Within this range every client's JSON
+/// parser reads them exactly, too.
+const MAX_DATA_NUMBER: f64 = 9_007_199_254_740_991.0;
+
+/// Why a JSON value cannot be stored as `jsonb` and read back, if it cannot: U+0000 in a string
+/// or key, or a number out of range.
+fn unstorable(value: &serde_json::Value) -> Option<&'static str> {
     match value {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(holds_nul),
-        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
-        _ => false,
+        serde_json::Value::String(s) if s.contains('\0') => Some(NUL_MESSAGE),
+        serde_json::Value::Number(n) => {
+            let fits = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => i.unsigned_abs() <= MAX_DATA_NUMBER as u64,
+                (_, Some(u), _) => u <= MAX_DATA_NUMBER as u64,
+                (_, _, Some(f)) => f.is_finite() && f.abs() <= MAX_DATA_NUMBER,
+                _ => false,
+            };
+            (!fits).then_some("numbers must lie within ±9007199254740991")
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(unstorable),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(NUL_MESSAGE)
+            } else {
+                unstorable(v)
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -233,8 +257,11 @@ impl ValidSend {
         if let Some(key) = &req.idempotency_key {
             length("idempotencyKey", key, 200, &mut errors);
         }
-        if req.data.as_ref().is_some_and(holds_nul) {
-            errors.push(nul("data"));
+        if let Some(reason) = req.data.as_ref().and_then(unstorable) {
+            errors.push(FieldError {
+                field: "data".to_owned(),
+                message: reason.to_owned(),
+            });
         }
         let template = match req.template.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -642,6 +669,20 @@ mod tests {
         assert_eq!(fields(r), ["idempotencyKey"]);
         let r = ValidSend::parse(req(json!({"template": "password-reset"})));
         assert_eq!(fields(r), ["data.resetUrl"]);
+    }
+
+    #[test]
+    fn data_must_read_back_from_jsonb() {
+        for bad in [
+            json!({"data": {"n": 1.7976931348623157e308}}),
+            json!({"data": {"deep": [{"n": -9_007_199_254_740_992_i64}]}}),
+            json!({"data": {"n": u64::MAX}}),
+            json!({"data": {"k\u{0000}": 1}}),
+        ] {
+            assert_eq!(fields(ValidSend::parse(req(bad))), ["data"]);
+        }
+        let ok = json!({"data": {"n": 9_007_199_254_740_991_i64, "f": -1.5e15, "s": "x"}});
+        assert!(ValidSend::parse(req(ok)).is_ok());
     }
 
     #[test]

@@ -31,3 +31,20 @@ async fn a_json_array_is_not_a_send_body() {
     assert_problem(res, 400).await;
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn data_numbers_that_jsonb_cannot_give_back_are_a_400_not_a_500() {
+    // 1.8e308 went into jsonb and came back as 309 digits that do not parse as f64 again:
+    // the row was stored and every later read of it failed.
+    let app = app().await;
+    let user = Uuid::now_v7();
+    for data in [
+        json!({"n": 1.7976931348623157e308}),
+        json!({"nested": [{"n": 8.014616822918793e261}]}),
+    ] {
+        let res = send(&app, body(user, "IN_APP", json!({"data": data.clone()}))).await;
+        let problem = assert_problem(res, 400).await;
+        assert_eq!(problem_fields(&problem), ["data"], "{data}");
+    }
+    app.shutdown().await;
+}
