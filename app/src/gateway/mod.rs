@@ -384,6 +384,16 @@ pub fn access(path: &str) -> Access {
     if owned { Access::User } else { Access::Open }
 }
 
+/// Hands the request on to the next layer, in the response shape both gateway layers return.
+async fn pass(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
+    next.call(req)
+        .await
+        .map(|r| r.map_into_boxed_body().map_into_left_body())
+}
+
 /// The outermost gateway layer (inside telemetry): CORS. Answers preflights itself and adds the
 /// CORS headers to every response for an allowed origin, rate-limit and auth refusals included.
 /// Passes everything through when the gateway is not mounted.
@@ -392,16 +402,10 @@ pub async fn edge(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<EdgeState>>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(|r| r.map_into_boxed_body().map_into_left_body());
+        return pass(req, next).await;
     };
     match state.cors.decide(req.method(), req.headers()) {
-        Verdict::Plain => next
-            .call(req)
-            .await
-            .map(|r| r.map_into_boxed_body().map_into_left_body()),
+        Verdict::Plain => pass(req, next).await,
         Verdict::Allowed(origin) => {
             let mut res = next.call(req).await?.map_into_boxed_body();
             CorsPolicy::response_headers(origin, res.headers_mut());
@@ -430,10 +434,7 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<EdgeState>>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(|r| r.map_into_boxed_body().map_into_left_body());
+        return pass(req, next).await;
     };
     if let Some(ip) = client_ip(req.request(), &state.trusted) {
         req.extensions_mut().insert(ClientAddr(ip));
@@ -451,9 +452,7 @@ pub async fn guard(
             .into_response(err.error_response())
             .map_into_right_body());
     }
-    next.call(req)
-        .await
-        .map(|r| r.map_into_boxed_body().map_into_left_body())
+    pass(req, next).await
 }
 
 fn strip_headers(headers: &mut header::HeaderMap) {

@@ -273,11 +273,7 @@ pub struct Split {
 
 impl Split {
     async fn start(shared: &[(String, String)]) -> Split {
-        let mut split = Split {
-            processes: HashMap::new(),
-            logs: HashMap::new(),
-            databases: HashMap::new(),
-        };
+        let mut split = Split::empty();
         for d in domains() {
             if let Some(own) = d.migrations {
                 let db = TestDatabase::create(d.name, &[platform_migrations, own])
@@ -347,13 +343,17 @@ impl Split {
         split
     }
 
-    /// The gateway alone, proxying to whatever URLs `env` names (tests with fake upstreams).
-    pub async fn gateway_alone(env: &[(String, String)]) -> Split {
-        let mut split = Split {
+    fn empty() -> Split {
+        Split {
             processes: HashMap::new(),
             logs: HashMap::new(),
             databases: HashMap::new(),
-        };
+        }
+    }
+
+    /// The gateway alone, proxying to whatever URLs `env` names (tests with fake upstreams).
+    pub async fn gateway_alone(env: &[(String, String)]) -> Split {
+        let mut split = Split::empty();
         let mut env = env.to_vec();
         env.extend(
             [
