@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::password::Hasher;
 use crate::store::{self, NewUser, User};
 use crate::wire::{
-    Email, MeResponse, Password, RegisterRequest, RegisterResponse, RegisteredUser, TokenResponse,
-    TokenUser, parse_name,
+    Email, MeResponse, Password, RegisterRequest, RegisterResponse, RegisteredUser, ResetToken,
+    TokenResponse, TokenUser, parse_name,
 };
 
 /// What can go wrong in the auth domain, mapped once to HTTP in [`From<AuthError> for ApiError`].
@@ -415,11 +415,17 @@ impl Auth {
 
     /// Spends a reset token, sets the new password and revokes every refresh token of the user.
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AuthError> {
-        let password =
-            Password::parse(password, "password").map_err(|e| AuthError::Validation(vec![e]))?;
+        let mut errors = Vec::new();
+        let token = ResetToken::parse(token).map_err(|e| errors.push(e)).ok();
+        let password = Password::parse(password, "password")
+            .map_err(|e| errors.push(e))
+            .ok();
+        let (Some(token), Some(password)) = (token, password) else {
+            return Err(AuthError::Validation(errors));
+        };
         // Hash before the transaction: no row lock is held across the slow part.
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
-        let token_hash = sha256(token);
+        let token_hash = sha256(token.expose());
         let mut conn = self.pool.get().await?;
         let user = conn
             .transaction::<_, AuthError, _>(async |conn| {

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// A valid address of at most 254 characters; trimmed and lower-cased.
+    /// A valid address of at most 254 characters as sent; stored trimmed and lower-cased.
     #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// 8 to 128 characters.
@@ -20,7 +20,7 @@ pub struct RegisterRequest {
         example = "correct horse battery staple"
     )]
     pub password: String,
-    /// A display name of 1 to 100 characters after trimming.
+    /// A display name: at most 100 characters as sent, not only whitespace (stored trimmed).
     #[serde(default)]
     #[schema(
         min_length = 1,
@@ -138,8 +138,14 @@ pub struct ForgotPasswordRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetPasswordRequest {
-    /// The token from the reset link.
-    #[schema(example = "kq3S0lJb2cS8rY6Wc1y9bV6Nn0dTg1bq2rZ7x1Gm5hA")]
+    /// The token from the reset link: 43 characters of the URL-safe base64 alphabet. A token
+    /// of that shape that was never issued, has expired or was spent is a 400 as well.
+    #[schema(
+        min_length = 43,
+        max_length = 43,
+        pattern = "^[A-Za-z0-9_-]{43}$",
+        example = "kq3S0lJb2cS8rY6Wc1y9bV6Nn0dTg1bq2rZ7x1Gm5hA"
+    )]
     pub token: String,
     /// The new password, 8 to 128 characters.
     #[schema(
@@ -168,16 +174,18 @@ impl Email {
     /// Trims, lower-cases and checks an address: one `@`, a non-empty local part, a domain with
     /// a dot and no empty labels, no whitespace or control characters.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let email = raw.trim().to_lowercase();
         let bad = |message: &str| FieldError {
             field: "email".to_owned(),
             message: message.to_owned(),
         };
+        // Counted as sent (the document's maxLength): neither trimming nor lower-casing, which
+        // can change the number of characters, decides whether the limit holds.
+        if raw.chars().count() > Self::MAX_LEN {
+            return Err(bad("must be at most 254 characters"));
+        }
+        let email = raw.trim().to_lowercase();
         if email.is_empty() {
             return Err(bad("must not be empty"));
-        }
-        if email.chars().count() > Self::MAX_LEN {
-            return Err(bad("must be at most 254 characters"));
         }
         let valid = match email.split_once('@') {
             Some((local, domain)) => {
@@ -232,12 +240,48 @@ impl Password {
     }
 }
 
-/// A display name: trimmed, 1 to 100 characters, without U+0000 (which PostgreSQL cannot store
-/// in `text`).
+/// A password-reset token as the e-mailed link carries it: 256 random bits in URL-safe base64
+/// without padding, so exactly 43 characters of `A-Z a-z 0-9 - _`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResetToken(String);
+
+impl std::fmt::Debug for ResetToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetToken(***)")
+    }
+}
+
+impl ResetToken {
+    /// The length of every token the auth service issues.
+    pub const LEN: usize = 43;
+
+    /// Checks the shape; whether the token was issued and is still good is the service's to say.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let shaped = raw.len() == Self::LEN
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if shaped {
+            Ok(ResetToken(raw.to_owned()))
+        } else {
+            Err(FieldError {
+                field: "token".to_owned(),
+                message: "must be the 43-character token from the reset link".to_owned(),
+            })
+        }
+    }
+
+    /// The token.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: at most 100 characters as sent (the document's maxLength), not blank,
+/// without U+0000 (which PostgreSQL cannot store in `text`); stored trimmed.
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
-    let n = name.chars().count();
-    if n == 0 || n > 100 {
+    if name.is_empty() || raw.chars().count() > 100 {
         return Err(FieldError {
             field: "name".to_owned(),
             message: "must be 1 to 100 characters".to_owned(),
@@ -291,9 +335,49 @@ mod tests {
     }
 
     #[test]
+    fn reset_tokens_have_the_shape_of_the_issued_ones() {
+        let issued = "kq3S0lJb2cS8rY6Wc1y9bV6Nn0dTg1bq2rZ7x1Gm5hA";
+        assert_eq!(
+            ResetToken::parse(issued).map(|t| t.0),
+            Ok(issued.to_owned())
+        );
+        let with_dash = format!("-_{}", &issued[2..]);
+        assert!(ResetToken::parse(&with_dash).is_ok());
+        for bad in [
+            "",
+            &issued[1..],
+            &format!("{issued}A"),
+            &format!("{}=", &issued[1..]),
+            &format!("{}+", &issued[1..]),
+            &format!("{}é", &issued[2..]),
+            &format!(" {}", &issued[1..]),
+        ] {
+            assert!(ResetToken::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(
+            format!("{:?}", ResetToken::parse(issued)),
+            "Ok(ResetToken(***))"
+        );
+    }
+
+    #[test]
     fn names_are_trimmed_and_bounded() {
         assert_eq!(parse_name("  Ada "), Ok("Ada".to_owned()));
         assert!(parse_name("   ").is_err());
         assert!(parse_name(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn limits_count_surrounding_whitespace_as_sent() {
+        // The document's maxLength counts the string as sent, so padding counts too.
+        assert!(parse_name(&format!("\t{}", "x".repeat(100))).is_err());
+        assert_eq!(
+            parse_name(&format!(" {} ", "x".repeat(98))),
+            Ok("x".repeat(98))
+        );
+        let longest = format!("{}@{}.example.com", "a".repeat(64), "b".repeat(177));
+        assert_eq!(longest.chars().count(), 254);
+        assert!(Email::parse(&longest).is_ok());
+        assert!(Email::parse(&format!(" {longest}")).is_err());
     }
 }

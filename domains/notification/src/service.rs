@@ -186,14 +186,15 @@ struct ValidSend {
     key: Option<String>,
 }
 
-fn length(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
-    let n = value.chars().count();
-    if n == 0 || n > max {
+/// Checks a text field: `sent` is what the client sent, whose length in characters is what the
+/// document's `maxLength` limits; `kept` is what is stored (trimmed), which must not be empty.
+fn length(field: &str, sent: &str, kept: &str, max: usize, errors: &mut Vec<FieldError>) {
+    if kept.is_empty() || sent.chars().count() > max {
         errors.push(FieldError {
             field: field.to_owned(),
             message: format!("must be 1 to {max} characters"),
         });
-    } else if value.contains('\0') {
+    } else if kept.contains('\0') {
         errors.push(nul(field));
     }
 }
@@ -245,17 +246,17 @@ impl ValidSend {
     fn parse(req: SendNotification) -> Result<Self, NotificationError> {
         let mut errors = Vec::new();
         let message = req.message.trim().to_owned();
-        length("message", &message, 5000, &mut errors);
+        length("message", &req.message, &message, 5000, &mut errors);
         // A blank subject is no subject.
-        let subject = req
-            .subject
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
-        if let Some(s) = &subject {
-            length("subject", s, 200, &mut errors);
-        }
+        let subject = match req.subject.as_deref() {
+            Some(sent) if !sent.trim().is_empty() => {
+                length("subject", sent, sent.trim(), 200, &mut errors);
+                Some(sent.trim().to_owned())
+            }
+            _ => None,
+        };
         if let Some(key) = &req.idempotency_key {
-            length("idempotencyKey", key, 200, &mut errors);
+            length("idempotencyKey", key, key, 200, &mut errors);
         }
         if let Some(reason) = req.data.as_ref().and_then(unstorable) {
             errors.push(FieldError {
@@ -694,6 +695,23 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(ok.message.chars().count(), 5000);
+    }
+
+    #[test]
+    fn limits_count_surrounding_whitespace_as_sent() {
+        // The document's maxLength counts the string as sent, so padding counts too.
+        let r = ValidSend::parse(req(json!({
+            "message": format!("\t{}", "m".repeat(5000)),
+            "subject": format!(" {}", "s".repeat(200)),
+        })));
+        assert_eq!(fields(r), ["message", "subject"]);
+        let ok = ValidSend::parse(req(json!({
+            "message": format!(" {} ", "m".repeat(4998)),
+            "subject": format!(" {} ", "s".repeat(198)),
+        })))
+        .unwrap();
+        assert_eq!(ok.message, "m".repeat(4998));
+        assert_eq!(ok.subject, Some("s".repeat(198)));
     }
 
     #[test]

@@ -11,11 +11,15 @@ use tessera_contracts::patch::Patch;
 use tessera_contracts::problem::FieldError;
 use utoipa::{IntoParams, ToSchema};
 
-/// The longest title, in characters, after trimming.
+/// The longest title, in characters, counted as sent (surrounding whitespace included).
+///
+/// Every length limit in this module counts the string the client sent, which is what the
+/// OpenAPI document's `maxLength` states; trimming only decides what is stored and whether
+/// anything but whitespace was sent.
 pub const TITLE_MAX: usize = 200;
 /// The longest description, in characters.
 pub const DESCRIPTION_MAX: usize = 5000;
-/// The longest search text, in characters.
+/// The longest search text, in characters, counted as sent.
 pub const QUERY_MAX: usize = 200;
 
 /// A task's id.
@@ -162,7 +166,8 @@ pub struct Task {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTaskRequest {
-    /// 1 to 200 characters after trimming (stored trimmed).
+    /// At most 200 characters as sent, not only whitespace; stored without surrounding
+    /// whitespace.
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -197,7 +202,7 @@ fn keep<T>(patch: &Patch<T>) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTaskRequest {
-    /// 1 to 200 characters after trimming; not `null`.
+    /// At most 200 characters as sent, not only whitespace (stored trimmed); not `null`.
     #[serde(default, skip_serializing_if = "keep")]
     #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Write the annual report")]
     pub title: Patch<String>,
@@ -231,8 +236,8 @@ pub struct ListTasksQuery {
     /// Only tasks with this priority.
     #[param(value_type = Option<TaskPriority>)]
     pub priority: Option<String>,
-    /// Case-insensitive text that the title or the description contains (up to 200 characters,
-    /// trimmed; blank means no filter).
+    /// Case-insensitive text that the title or the description contains: at most 200
+    /// characters as sent, searched for without surrounding whitespace; blank means no filter.
     #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
     /// The page number, from 1 (default 1) to 4294967295.
@@ -310,22 +315,22 @@ fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
-/// A title: trimmed, 1 to 200 characters.
+/// A title: at most 200 characters as sent, not blank, stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskTitle(String);
 
 impl TaskTitle {
-    /// Trims and checks the length in characters.
+    /// Checks the length in characters as sent, then trims.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.chars().count() > TITLE_MAX {
+            return Err(field_error("title", "must be at most 200 characters"));
+        }
         let title = raw.trim();
         if title.is_empty() {
             return Err(field_error("title", "must not be empty"));
         }
         if title.contains('\0') {
             return Err(field_error("title", NUL_MESSAGE));
-        }
-        if title.chars().count() > TITLE_MAX {
-            return Err(field_error("title", "must be at most 200 characters"));
         }
         Ok(TaskTitle(title.to_owned()))
     }
@@ -530,8 +535,7 @@ impl ListFilter {
         let q = query
             .q
             .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
+            .filter(|q| !q.trim().is_empty())
             .and_then(|q| {
                 if q.chars().count() > QUERY_MAX {
                     errors.push(field_error("q", "must be at most 200 characters"));
@@ -540,7 +544,7 @@ impl ListFilter {
                     errors.push(field_error("q", NUL_MESSAGE));
                     None
                 } else {
-                    Some(q.to_owned())
+                    Some(q.trim().to_owned())
                 }
             });
         let sort = match query.sort.as_deref() {
@@ -607,6 +611,33 @@ mod tests {
         assert!(TaskTitle::parse(" \t ").is_err());
         assert!(TaskTitle::parse(&"é".repeat(200)).is_ok());
         assert!(TaskTitle::parse(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn title_and_search_limits_count_surrounding_whitespace_as_sent() {
+        // The document's maxLength counts the string as sent: 200 characters plus a tab is 201.
+        let padded = format!("\t{}", "x".repeat(200));
+        assert!(TaskTitle::parse(&padded).is_err());
+        assert!(TaskTitle::parse(&format!(" {} ", "x".repeat(198))).is_ok());
+        let mut errors = Vec::new();
+        ListFilter::parse(
+            &ListTasksQuery {
+                q: Some(format!(" {}", "q".repeat(200))),
+                ..Default::default()
+            },
+            &mut errors,
+        );
+        assert_eq!(fields(&errors), vec!["q"]);
+        let mut errors = Vec::new();
+        let filter = ListFilter::parse(
+            &ListTasksQuery {
+                q: Some(format!(" {} ", "q".repeat(198))),
+                ..Default::default()
+            },
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(filter.q, Some("q".repeat(198)));
     }
 
     #[test]

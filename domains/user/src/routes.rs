@@ -41,7 +41,8 @@ pub struct ListUsersQuery {
     /// The page size, 1 to 100 (default 10).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
     limit: Option<String>,
-    /// Case-insensitive text (1 to 100 characters, trimmed) found in the name or the e-mail.
+    /// Case-insensitive text found in the name or the e-mail: at most 100 characters as sent,
+    /// not only whitespace, searched for without surrounding whitespace.
     #[param(
         min_length = 1,
         max_length = 100,

@@ -47,7 +47,8 @@ pub struct Profile {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateProfileRequest {
-    /// A display name of 1 to 100 characters (trimmed); `null` clears it.
+    /// A display name: at most 100 characters as sent, not only whitespace (stored trimmed);
+    /// `null` clears it.
     #[serde(default)]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Ada Lovelace")]
     pub name: Patch<String>,
@@ -55,7 +56,7 @@ pub struct UpdateProfileRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$", example = "Mathematician; writes the first programs.")]
     pub bio: Patch<String>,
-    /// An `https` URL with a host, at most 2048 characters; `null` clears it.
+    /// An `https` URL with a host, at most 2048 characters as sent; `null` clears it.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = "uri", pattern = "^https://", max_length = 2048, example = "https://example.com/ada.png")]
     pub avatar: Patch<String>,
@@ -116,11 +117,13 @@ pub const SEARCH_MAX: usize = 100;
 /// The message for text that contains U+0000, which PostgreSQL cannot store in `text`.
 pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 
-/// A display name: trimmed, 1 to 100 characters.
+/// A display name: at most 100 characters as sent, not blank, stored trimmed.
+///
+/// Limits count the string as sent, as the document's `maxLength` states; trimming only decides
+/// what is stored.
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
-    let n = name.chars().count();
-    if n == 0 || n > NAME_MAX {
+    if name.is_empty() || raw.chars().count() > NAME_MAX {
         return Err(field_error("name", "must be 1 to 100 characters"));
     }
     if name.contains('\0') {
@@ -140,15 +143,16 @@ pub fn parse_bio(raw: &str) -> Result<String, FieldError> {
     Ok(raw.to_owned())
 }
 
-/// An avatar: an absolute `https` URL with a host, at most 2048 characters (trimmed).
+/// An avatar: an absolute `https` URL with a host, at most 2048 characters as sent, stored
+/// without surrounding whitespace.
 ///
 /// The URL is stored as the client wrote it, so it must not contain whitespace or control
 /// characters, which a URL parser would silently drop.
 pub fn parse_avatar(raw: &str) -> Result<String, FieldError> {
-    let avatar = raw.trim();
-    if avatar.chars().count() > AVATAR_MAX {
+    if raw.chars().count() > AVATAR_MAX {
         return Err(field_error("avatar", "must be at most 2048 characters"));
     }
+    let avatar = raw.trim();
     let not_url = || field_error("avatar", "must be an https URL");
     if avatar.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(not_url());
@@ -161,11 +165,10 @@ pub fn parse_avatar(raw: &str) -> Result<String, FieldError> {
     Ok(avatar.to_owned())
 }
 
-/// The list search text `q`: trimmed, 1 to 100 characters.
+/// The list search text `q`: at most 100 characters as sent, not blank, searched for trimmed.
 pub fn parse_search(raw: &str) -> Result<String, FieldError> {
     let q = raw.trim();
-    let n = q.chars().count();
-    if n == 0 || n > SEARCH_MAX {
+    if q.is_empty() || raw.chars().count() > SEARCH_MAX {
         return Err(field_error("q", "must be 1 to 100 characters"));
     }
     if q.contains('\0') {
@@ -266,6 +269,23 @@ mod tests {
         assert_eq!(parse_search(" ada "), Ok("ada".to_owned()));
         assert!(parse_search("  ").is_err());
         assert!(parse_search(&"q".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn limits_count_surrounding_whitespace_as_sent() {
+        // The document's maxLength counts the string as sent, so padding counts too.
+        assert!(parse_name(&format!("\t{}", "x".repeat(100))).is_err());
+        assert_eq!(
+            parse_name(&format!(" {} ", "x".repeat(98))),
+            Ok("x".repeat(98))
+        );
+        assert!(parse_search(&format!(" {}", "q".repeat(100))).is_err());
+        assert_eq!(
+            parse_search(&format!(" {} ", "q".repeat(98))),
+            Ok("q".repeat(98))
+        );
+        let longest = format!("https://example.com/{}", "a".repeat(2048 - 20));
+        assert!(parse_avatar(&format!(" {longest}")).is_err());
     }
 
     #[test]

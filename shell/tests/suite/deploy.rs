@@ -248,6 +248,22 @@ impl Deployment {
         );
     }
 
+    /// Makes `email` an admin with the real `shell admin promote` CLI (effective from the
+    /// next login).
+    pub fn promote(&self, email: &str) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shell"))
+            .args(["admin", "promote", email])
+            .env_clear()
+            .env("AUTH_DATABASE_URL", self.auth_database_url())
+            .output()
+            .expect("shell admin promote runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The auth database URL (the admin CLI promotes users there).
     pub fn auth_database_url(&self) -> String {
         match &self.inner {

@@ -202,17 +202,7 @@ pub async fn an_admin_promoted_by_the_cli_lists_and_deletes_users(kind: Kind) {
     // Not an admin yet.
     assert_eq!(d.get("/users", &user_token).await.status(), 403);
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shell"))
-        .args(["admin", "promote", &root])
-        .env_clear()
-        .env("AUTH_DATABASE_URL", d.auth_database_url())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    d.promote(&root);
     let (admin, _) = d.login(&root, "password123").await.unwrap();
     // The promotion reaches the user domain's profile through user.role_changed.
     eventually(

@@ -21,6 +21,7 @@
     reason = "tests"
 )]
 
+mod contract;
 mod deploy;
 mod edge;
 mod flows;
@@ -56,6 +57,12 @@ mod flow {
         a_registration_becomes_a_profile_with_its_name,
         an_admin_promoted_by_the_cli_lists_and_deletes_users,
         the_stream_pushes_new_notifications,
+    );
+}
+
+mod input {
+    both!(contract:
+        length_limits_count_the_text_as_sent,
     );
 }
 

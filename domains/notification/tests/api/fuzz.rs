@@ -48,3 +48,33 @@ async fn data_numbers_that_jsonb_cannot_give_back_are_a_400_not_a_500() {
     }
     app.shutdown().await;
 }
+
+/// The document's `maxLength` counts the string as sent; a message or subject that only fits
+/// once trimmed is refused and nothing is stored.
+#[tokio::test]
+async fn length_limits_count_the_text_as_sent_and_a_refusal_stores_nothing() {
+    let app = app().await;
+    let user = Uuid::now_v7();
+    for (extra, field) in [
+        (
+            json!({"message": format!("\t{}", "m".repeat(5000))}),
+            "message",
+        ),
+        (
+            json!({"subject": format!("{} ", "s".repeat(200))}),
+            "subject",
+        ),
+    ] {
+        let res = send(&app, body(user, "IN_APP", extra.clone())).await;
+        let problem = assert_problem(res, 400).await;
+        assert_eq!(problem_fields(&problem), [field], "{extra}");
+    }
+    assert!(stored(&app, user).await.is_empty());
+    let padded = json!({"message": format!(" {} ", "m".repeat(4998)), "subject": format!(" {} ", "s".repeat(198))});
+    let res = send(&app, body(user, "IN_APP", padded)).await;
+    assert_eq!(res.status(), 201);
+    let n: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(n["message"], "m".repeat(4998));
+    assert_eq!(n["subject"], "s".repeat(198));
+    app.shutdown().await;
+}
