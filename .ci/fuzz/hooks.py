@@ -1,6 +1,12 @@
 """schemathesis hooks of the contract fuzz run (loaded through SCHEMATHESIS_HOOKS by .ci/fuzz/run)."""
 
+import base64
+import hashlib
+import hmac
+import json
+import os
 import re
+import time
 import uuid
 
 import schemathesis
@@ -27,3 +33,97 @@ def map_headers(context, headers):
         if name.lower() == "idempotency-key" and isinstance(value, str) and VALID_KEY.fullmatch(value):
             headers[name] = f"fuzz-{uuid.uuid4()}"
     return headers
+
+
+def _service_token(secret):
+    """A service token as the worker signs one (API.md "Tokens"): HS256, five minutes."""
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    now = int(time.time())
+    claims = {
+        "sub": "worker",
+        "typ": "service",
+        "iss": "tessera-internal",
+        "aud": "tessera-internal",
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+    }
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+if os.environ.get("FUZZ_SERVICE_SECRET"):
+
+    @schemathesis.auth(refresh_interval=120)
+    class ServiceToken:
+        """Signs a fresh service token every two minutes for the internal pass.
+
+        Service tokens live at most five minutes, so one token for the whole pass would bound the
+        pass in time; with this provider the pass is bounded by its number of examples only.
+        """
+
+        def get(self, case, context):
+            return _service_token(os.environ["FUZZ_SERVICE_SECRET"])
+
+        def set(self, case, data, context):
+            case.headers = case.headers or {}
+            case.headers["Authorization"] = f"Bearer {data}"
+
+
+RESET_LINK = re.compile(r"reset-password\?token=([A-Za-z0-9_-]{43})")
+
+
+def _fresh_reset_token():
+    """Asks for a reset link for the run's reset user and reads the token from the e-mail.
+
+    A reset token exists only in an e-mail, so without this every schema-valid body the fuzzer
+    writes would be refused as a bad token and the route's positive data could never be checked.
+    """
+    import requests
+
+    base = os.environ["FUZZ_BASE"]
+    mail_api = os.environ["FUZZ_MAIL_API"]
+    email = os.environ["FUZZ_RESET_EMAIL"]
+    seen = {m["id"] for m in _mails_to(requests, mail_api, email)}
+    requests.post(f"{base}/auth/forgot-password", json={"email": email}, timeout=10).raise_for_status()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for mail in _mails_to(requests, mail_api, email):
+            if mail["id"] in seen:
+                continue
+            found = RESET_LINK.search(mail.get("text") or "")
+            if found:
+                return found.group(1)
+        time.sleep(0.05)
+    raise RuntimeError(f"no reset e-mail reached {email} within 30 s")
+
+
+def _mails_to(requests, mail_api, email):
+    mails = requests.get(f"{mail_api}/api/email", timeout=10).json()
+    return [
+        m
+        for m in mails
+        if any(r.get("address", "").lower() == email for r in (m.get("to") or []) + (m.get("envelope", {}).get("to") or []))
+    ]
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    """Gives every positive `POST /auth/reset-password` case a real, unspent token.
+
+    The body keeps everything else the fuzzer generated (the password at its edges of length and
+    alphabet), so the positive-data check sees the route accept what its schema allows. Negative
+    cases keep their generated token and must be refused.
+    """
+    if "FUZZ_RESET_EMAIL" not in os.environ:
+        return
+    operation = getattr(context, "operation", None)
+    if operation is None or operation.method.upper() != "POST" or operation.path != "/auth/reset-password":
+        return
+    meta = getattr(case, "meta", None)
+    if meta is None or str(meta.generation.mode) != "positive":
+        return
+    if isinstance(case.body, dict) and isinstance(case.body.get("token"), str):
+        case.body["token"] = _fresh_reset_token()
