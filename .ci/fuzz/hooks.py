@@ -109,21 +109,47 @@ def _mails_to(requests, mail_api, email):
     ]
 
 
+def _fresh_refresh_token():
+    """Logs the run's user in and returns the new session's refresh token.
+
+    A refresh token exists only in a login's answer, so without this every refresh the fuzzer
+    writes would be a 401 and the route's positive data could never be checked.
+    """
+    import requests
+
+    res = requests.post(
+        f"{os.environ['FUZZ_BASE']}/auth/login",
+        json={"email": os.environ["FUZZ_LOGIN_EMAIL"], "password": os.environ["FUZZ_LOGIN_PASSWORD"]},
+        timeout=10,
+    )
+    res.raise_for_status()
+    return res.json()["refreshToken"]
+
+
+# Body fields whose valid values only the platform can hand out, by operation: (field, source).
+REAL_VALUES = {
+    ("POST", "/auth/reset-password"): ("token", _fresh_reset_token),
+    ("POST", "/auth/refresh"): ("refreshToken", _fresh_refresh_token),
+}
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs):
-    """Gives every positive `POST /auth/reset-password` case a real, unspent token.
+    """Gives every positive reset-password and refresh case a real, unspent token.
 
     The body keeps everything else the fuzzer generated (the password at its edges of length and
     alphabet), so the positive-data check sees the route accept what its schema allows. Negative
     cases keep their generated token and must be refused.
     """
-    if "FUZZ_RESET_EMAIL" not in os.environ:
+    if "FUZZ_BASE" not in os.environ:
         return
     operation = getattr(context, "operation", None)
-    if operation is None or operation.method.upper() != "POST" or operation.path != "/auth/reset-password":
+    if operation is None:
         return
+    real = REAL_VALUES.get((operation.method.upper(), operation.path))
     meta = getattr(case, "meta", None)
-    if meta is None or str(meta.generation.mode) != "positive":
+    if real is None or meta is None or str(meta.generation.mode) != "positive":
         return
-    if isinstance(case.body, dict) and isinstance(case.body.get("token"), str):
-        case.body["token"] = _fresh_reset_token()
+    field, source = real
+    if isinstance(case.body, dict) and isinstance(case.body.get(field), str):
+        case.body[field] = source()
