@@ -398,3 +398,50 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     .await;
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn no_refresh_token_issued_while_a_logout_runs_survives_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = app_with(&[("LOGIN_ATTEMPTS_PER_EMAIL", "1000")]).await;
+    let email = "sara@example.com";
+    register(&app, email, "password123").await;
+    for round in 0..6 {
+        let mut sessions = Vec::new();
+        for _ in 0..4 {
+            let pair = login(&app, email, "password123").await;
+            sessions.push(pair["refreshToken"].as_str().unwrap().to_owned());
+        }
+        let stop = AtomicBool::new(false);
+        // Each session refreshes in a loop while its logout (with the session's first token,
+        // which names the same family) runs.
+        let loops = sessions.iter().cloned().map(|mut token| {
+            let (app, stop) = (&app, &stop);
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let res = post(app, "/auth/refresh", json!({"refreshToken": token})).await;
+                    if res.status() != 200 {
+                        break;
+                    }
+                    let body: Value = res.json().await.unwrap();
+                    token = body["refreshToken"].as_str().unwrap().to_owned();
+                }
+            }
+        });
+        let logouts = async {
+            let ends = sessions
+                .iter()
+                .map(|token| post(&app, "/auth/logout", json!({"refreshToken": token})));
+            for res in futures_util::future::join_all(ends).await {
+                assert_eq!(res.status(), 204);
+            }
+            stop.store(true, Ordering::SeqCst);
+        };
+        futures_util::future::join(futures_util::future::join_all(loops), logouts).await;
+        assert_eq!(
+            live_refresh_tokens(&app).await,
+            0,
+            "round {round}: a refresh token issued during a logout survived it"
+        );
+    }
+    app.shutdown().await;
+}
