@@ -219,6 +219,24 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `url` with the password of its user-info part replaced by `***` (`postgres://app:***@db/x`),
+/// for `Debug` output and logs: connection URLs carry credentials.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The user-info ends at the last `@` before the path.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let user = match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None => rest[..at].to_owned(),
+    };
+    format!("{scheme}://{user}@{}", &rest[at + 1..])
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -317,6 +335,26 @@ impl TokenSettings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://app:s3cr3t@db:5432/tessera_auth?sslmode=require"),
+            "postgres://app:***@db:5432/tessera_auth?sslmode=require"
+        );
+        assert_eq!(
+            super::redact_url("redis://:p%40ss@cache:6379/2"),
+            "redis://:***@cache:6379/2"
+        );
+        assert_eq!(
+            super::redact_url("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(
+            super::redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+
     use super::*;
 
     #[test]

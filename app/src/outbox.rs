@@ -76,6 +76,18 @@ pub struct RelaySettings {
     pub retention: Duration,
     /// How often clean-up runs.
     pub cleanup_interval: Duration,
+    /// Parts of payloads that are secrets, removed from a row once it is sent (the job on the
+    /// queue carries them on; the row is kept for `retention` and must not keep a copy).
+    pub redact: Vec<Redaction>,
+}
+
+/// A secret inside the payloads of one topic: removed when a row of that topic is marked sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redaction {
+    /// The topic (`email.send`).
+    pub topic: &'static str,
+    /// The dotted path of the value in the payload (`data.resetUrl`); one per topic.
+    pub path: &'static str,
 }
 
 impl Default for RelaySettings {
@@ -86,12 +98,13 @@ impl Default for RelaySettings {
             lease: Duration::from_secs(30),
             retention: Duration::from_secs(7 * 24 * 3600),
             cleanup_interval: Duration::from_secs(3600),
+            redact: Vec::new(),
         }
     }
 }
 
 /// Moves outbox rows of one domain database to the queue.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OutboxRelay {
     /// The domain's pool, for claiming and marking rows.
     pub pool: DbPool,
@@ -102,6 +115,21 @@ pub struct OutboxRelay {
     pub queue: Queue,
     /// Tuning.
     pub settings: RelaySettings,
+}
+
+impl std::fmt::Debug for OutboxRelay {
+    // The database URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("pool", &self.pool)
+            .field(
+                "database_url",
+                &crate::config::redact_url(&self.database_url),
+            )
+            .field("queue", &self.queue)
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 #[derive(QueryableByName)]
@@ -246,11 +274,22 @@ impl OutboxRelay {
             .await
             .context("outbox: no database connection")?;
         if !sent.is_empty() {
+            // Secrets go in the same statement that marks the row sent, so no sent row keeps one
+            // (`#-` with an empty or absent path leaves the payload as it is).
+            let topics: Vec<&str> = self.settings.redact.iter().map(|r| r.topic).collect();
+            let paths: Vec<&str> = self.settings.redact.iter().map(|r| r.path).collect();
             diesel::sql_query(
-                "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL \
+                "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL, \
+                   payload = payload #- coalesce( \
+                     (SELECT string_to_array(r.path, '.') \
+                        FROM unnest($2::text[], $3::text[]) AS r(topic, path) \
+                       WHERE r.topic = outbox.topic LIMIT 1), \
+                     '{}'::text[]) \
                  WHERE id = ANY($1)",
             )
             .bind::<Array<diesel::sql_types::Uuid>, _>(&sent)
+            .bind::<Array<Text>, _>(&topics)
+            .bind::<Array<Text>, _>(&paths)
             .execute(&mut conn)
             .await
             .context("outbox: marking rows sent")?;

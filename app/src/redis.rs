@@ -8,12 +8,22 @@ use std::time::Duration;
 use fred::prelude::{Builder, Client, ClientLike, Config, ReconnectPolicy};
 
 /// Where Redis is and how keys are named.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisSettings {
     /// A `redis://host:port/db` URL.
     pub url: String,
     /// The prefix of every key, without the trailing `:`.
     pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &crate::config::redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 impl RedisSettings {

@@ -2,11 +2,13 @@
 //!
 //! The gateway's general rate limit lives in memory per process; these counters are for the
 //! few actions that must be limited across processes (login attempts per e-mail and per IP).
+//!
+//! A counter and its expiry are set by one Lua script, so no crash or lost connection between
+//! two commands can leave a counter that never expires (which would refuse its subject forever).
 
 use std::time::Duration;
 
-use fred::prelude::{Client, KeysInterface};
-use fred::types::ExpireOptions;
+use fred::prelude::{Client, KeysInterface, LuaInterface};
 use sha2::{Digest, Sha256};
 
 use crate::redis::RedisSettings;
@@ -61,6 +63,32 @@ impl Throttle {
         }
     }
 
+    /// Counts one attempt for `subject` and returns how many the window holds now, this one
+    /// included; `None` when Redis is unreachable (logged), for callers that fail open.
+    pub async fn count(&self, limit: &Limit, subject: &str) -> Option<u64> {
+        match self.incr(limit, subject).await {
+            Ok((count, _)) => Some(count),
+            Err(e) => {
+                tracing::warn!(limit = limit.name, error = %e, "throttle unavailable; not counting");
+                None
+            }
+        }
+    }
+
+    /// Takes back one attempt of `subject` (counted before its outcome was known, and it turned
+    /// out to be a success). A window that expired meanwhile is left alone: decrementing a
+    /// missing key would create one without an expiry.
+    pub async fn forgive(&self, limit: &Limit, subject: &str) {
+        let key = self.key(limit, subject);
+        if let Err(e) = self
+            .client
+            .eval::<i64, _, _, _>(FORGIVE, vec![key], Vec::<String>::new())
+            .await
+        {
+            tracing::warn!(limit = limit.name, error = %e, "could not take back an attempt");
+        }
+    }
+
     /// Forgets the attempts of `subject` (a successful login clears its e-mail's failures).
     pub async fn reset(&self, limit: &Limit, subject: &str) {
         if let Err(e) = self.client.del::<u64, _>(self.key(limit, subject)).await {
@@ -74,21 +102,61 @@ impl Throttle {
         self.settings.key(&["throttle", limit.name, &hex])
     }
 
-    async fn try_hit(&self, limit: &Limit, subject: &str) -> Result<Verdict, fred::error::Error> {
+    /// Increments the counter and gives it the window's expiry if it has none, atomically;
+    /// returns the count and the seconds left in the window.
+    async fn incr(&self, limit: &Limit, subject: &str) -> Result<(u64, u64), fred::error::Error> {
         let key = self.key(limit, subject);
-        let count: u64 = self.client.incr(&key).await?;
-        let window = i64::try_from(limit.window.as_secs().max(1)).unwrap_or(i64::MAX);
-        // NX: only the first hit of a window sets its expiry.
-        let _: i64 = self
+        let window = limit.window.as_secs().max(1);
+        let reply: Vec<i64> = self
             .client
-            .expire(&key, window, Some(ExpireOptions::NX))
+            .eval(HIT, vec![key], vec![window.to_string()])
             .await?;
+        let (count, ttl) = match reply[..] {
+            [count, ttl] => (count, ttl),
+            _ => {
+                return Err(fred::error::Error::new(
+                    fred::error::ErrorKind::Parse,
+                    "the throttle script answered an unexpected shape",
+                ));
+            }
+        };
+        Ok((
+            u64::try_from(count).unwrap_or(u64::MAX),
+            u64::try_from(ttl).unwrap_or(window),
+        ))
+    }
+
+    async fn try_hit(&self, limit: &Limit, subject: &str) -> Result<Verdict, fred::error::Error> {
+        let (count, ttl) = self.incr(limit, subject).await?;
         if count <= limit.max {
             return Ok(Verdict::Allowed);
         }
-        let ttl: i64 = self.client.ttl(&key).await?;
         Ok(Verdict::Limited {
-            retry_after: u64::try_from(ttl).unwrap_or(1).max(1),
+            retry_after: ttl.max(1),
         })
     }
 }
+
+/// `INCR` and, when the key has no expiry yet (its first hit of a window, or a key some older
+/// code left without one), `EXPIRE`, in one step. Returns `{count, ttl}`.
+const HIT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+";
+
+/// `DECR` of an existing counter (keeping its expiry); a counter back at zero is removed.
+const FORGIVE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local n = redis.call('DECR', KEYS[1])
+if n <= 0 then
+  redis.call('DEL', KEYS[1])
+end
+return n
+";

@@ -27,6 +27,10 @@ pub const ACCESS_AUDIENCE: &str = "tessera-api";
 pub const INTERNAL: &str = "tessera-internal";
 /// Service tokens live at most this long (API.md: five minutes).
 pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(300);
+/// How far in the future a token's `iat` may lie (clocks of two hosts differ a little). Beyond
+/// it the token is refused: a service token "issued" in an hour would otherwise pass the
+/// five-minute check on `exp - iat` and live an hour and five minutes.
+pub const ISSUED_AT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +113,15 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// Refuses an `iat` later than now plus [`ISSUED_AT_LEEWAY`].
+fn issued_in_the_past(iat: i64) -> Result<(), TokenError> {
+    let leeway = i64::try_from(ISSUED_AT_LEEWAY.as_secs()).unwrap_or(0);
+    if iat > now().saturating_add(leeway) {
+        return Err(TokenError::Claims("issued in the future"));
+    }
+    Ok(())
+}
+
 impl Tokens {
     /// Keys and lifetimes from the token settings.
     pub fn new(settings: &TokenSettings) -> Self {
@@ -161,6 +174,7 @@ impl Tokens {
         if claims.sub != claims.user_id.to_string() {
             return Err(TokenError::Claims("sub and userId differ"));
         }
+        issued_in_the_past(claims.iat)?;
         Ok(claims)
     }
 
@@ -193,6 +207,7 @@ impl Tokens {
         if claims.exp - claims.iat > SERVICE_TOKEN_TTL.as_secs() as i64 {
             return Err(TokenError::Claims("service token lives too long"));
         }
+        issued_in_the_past(claims.iat)?;
         Ok(claims)
     }
 }
@@ -350,6 +365,61 @@ mod tests {
         assert_eq!(
             t.verify_service(&service).ok().map(|c| c.sub),
             Some("worker".to_owned())
+        );
+    }
+
+    fn signed(secret: &str, claims: &serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let t = tokens();
+        let service = |iat: i64| {
+            serde_json::json!({
+                "sub": "worker", "typ": "service", "iss": INTERNAL, "aud": INTERNAL,
+                "iat": iat, "exp": iat + 300, "jti": Uuid::new_v4(),
+            })
+        };
+        // Five minutes by its own claims, but valid for a year and five minutes from now.
+        let year = now() + 365 * 86_400;
+        assert!(
+            t.verify_service(&signed(&"b".repeat(40), &service(year)))
+                .is_err()
+        );
+        assert!(
+            t.verify_service(&signed(&"b".repeat(40), &service(now() + 3600)))
+                .is_err()
+        );
+        // A clock a few seconds ahead is fine.
+        assert!(
+            t.verify_service(&signed(&"b".repeat(40), &service(now() + 10)))
+                .is_ok()
+        );
+        assert!(
+            t.verify_service(&signed(&"b".repeat(40), &service(now())))
+                .is_ok()
+        );
+        let id = UserId(Uuid::new_v4());
+        let access = |iat: i64| {
+            serde_json::json!({
+                "sub": id.to_string(), "userId": id, "email": "a@example.com", "role": "USER",
+                "typ": "access", "iss": ACCESS_ISSUER, "aud": ACCESS_AUDIENCE,
+                "iat": iat, "exp": iat + 900, "jti": Uuid::new_v4(),
+            })
+        };
+        assert!(
+            t.verify_access(&signed(&"a".repeat(40), &access(now() + 3600)))
+                .is_err()
+        );
+        assert!(
+            t.verify_access(&signed(&"a".repeat(40), &access(now())))
+                .is_ok()
         );
     }
 

@@ -1,5 +1,5 @@
 //! Integration tests of the platform pieces against the real Redis and Postgres of the machine:
-//! the queue, the outbox, the inbox, and the HTTP client for calls between services.
+//! the queue, the outbox, the inbox, the throttle, and the HTTP client for calls between services.
 
 #[path = "platform/support.rs"]
 mod support;
@@ -12,3 +12,5 @@ mod inbox;
 mod outbox;
 #[path = "platform/queue.rs"]
 mod queue;
+#[path = "platform/throttle.rs"]
+mod throttle;

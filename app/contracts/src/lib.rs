@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod page;
 pub mod patch;
 pub mod problem;
+pub mod text;
 pub mod time;
 
 use serde::{Deserialize, Serialize};

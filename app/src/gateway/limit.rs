@@ -17,7 +17,12 @@ use crate::error::ApiError;
 use crate::net::{TrustedProxies, client_ip};
 
 /// Routes with the stricter limit: they guess passwords, create accounts or send e-mail.
-pub const STRICT_ROUTES: &[&str] = &["/auth/login", "/auth/register", "/auth/forgot-password"];
+pub const STRICT_ROUTES: &[&str] = &[
+    "/auth/login",
+    "/auth/register",
+    "/auth/forgot-password",
+    "/auth/reset-password",
+];
 /// Routes no limit applies to: probes and scrapes come often and from one address.
 pub const EXEMPT_ROUTES: &[&str] = &["/health", "/ready", "/metrics"];
 

@@ -285,3 +285,28 @@ async fn enqueue_refuses_a_topic_the_queue_could_never_publish() -> anyhow::Resu
     assert!(rows(&db).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_output_of_settings_holding_urls_shows_no_password() -> anyhow::Result<()> {
+    let (db, redis) = (TestDb::new().await?, TestRedis::new().await?);
+    let queue = redis.queue(fast_settings());
+    let relay = OutboxRelay::new(
+        db.pool.clone(),
+        "postgres://app:pg-s3cr3t@db.internal:5432/tessera_auth".to_owned(),
+        queue,
+        RelaySettings::default(),
+    );
+    let printed = format!("{relay:?}");
+    assert!(!printed.contains("pg-s3cr3t"), "{printed}");
+    assert!(
+        printed.contains("postgres://app:***@db.internal:5432/tessera_auth"),
+        "{printed}"
+    );
+    let settings = RedisSettings {
+        url: "redis://default:redis-s3cr3t@cache:6379/2".to_owned(),
+        prefix: "tessera".to_owned(),
+    };
+    let printed = format!("{settings:?}");
+    assert!(!printed.contains("redis-s3cr3t"), "{printed}");
+    Ok(())
+}

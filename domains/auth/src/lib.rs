@@ -30,7 +30,7 @@ mod server {
     use tessera_app::db::DbPool;
     use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
     use tessera_app::net::TrustedProxies;
-    use tessera_app::outbox::{OutboxRelay, RelaySettings};
+    use tessera_app::outbox::{OutboxRelay, Redaction, RelaySettings};
     use tessera_app::queue::{Job, JobError, Subscription};
     use tessera_app::throttle::{Limit, Throttle};
     use tessera_contracts::events::{UserDeleted, topics};
@@ -96,6 +96,8 @@ mod server {
         let settings = AuthSettings {
             refresh_ttl: env
                 .duration_or("REFRESH_TOKEN_EXPIRES_IN", Duration::from_secs(7 * 86_400))?,
+            family_max_age: env
+                .duration_or("REFRESH_FAMILY_MAX_AGE", Duration::from_secs(30 * 86_400))?,
             reset_ttl: env
                 .duration_or("PASSWORD_RESET_EXPIRES_IN", Duration::from_secs(30 * 60))?,
             web_app_url: env
@@ -104,7 +106,7 @@ mod server {
                 .to_owned(),
             login_per_email: limit(
                 &platform,
-                "login-email",
+                "login-address-email",
                 "LOGIN_ATTEMPTS_PER_EMAIL",
                 10,
                 Duration::from_secs(900),
@@ -116,6 +118,14 @@ mod server {
                 100,
                 Duration::from_secs(900),
             )?,
+            login_per_account: limit(
+                &platform,
+                "login-account",
+                "LOGIN_SLOWDOWN_AFTER",
+                10,
+                Duration::from_secs(900),
+            )?,
+            login_max_delay: env.duration_or("LOGIN_MAX_DELAY", Duration::from_secs(10))?,
             forgot_per_email: limit(
                 &platform,
                 "forgot-email",
@@ -141,10 +151,12 @@ mod server {
         let parallel = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let hasher = Hasher::new(parallel).await?;
+        hasher.register(&platform.metrics.registry)?;
         let auth = Auth {
             pool: platform.pool(&url),
             tokens: platform.tokens.clone(),
-            hasher: Hasher::new(parallel).await?,
+            hasher,
             throttle: Throttle::new(platform.redis.clone(), platform.redis_settings.clone()),
             settings,
         };
@@ -152,7 +164,15 @@ mod server {
             auth.pool.clone(),
             url,
             platform.queue.clone(),
-            RelaySettings::default(),
+            RelaySettings {
+                // The reset link is as good as the password while it lives: once the event is
+                // on the queue, the outbox row does not keep it.
+                redact: vec![Redaction {
+                    topic: topics::EMAIL_SEND,
+                    path: "data.resetUrl",
+                }],
+                ..RelaySettings::default()
+            },
         );
         Ok(Arc::new(AuthModule {
             auth,

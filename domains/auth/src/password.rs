@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use prometheus::{IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
 
 /// Hashes and verifies passwords off the executor.
@@ -16,6 +17,9 @@ pub struct Hasher {
     /// A hash of a random password, verified against when an e-mail is unknown so that an
     /// unknown e-mail and a wrong password take the same time.
     dummy: Arc<str>,
+    /// `auth_password_hashes_total{op}`: argon2 runs by `hash` and `verify`, the CPU an
+    /// operator (and a test) can see being spent.
+    runs: IntCounterVec,
 }
 
 impl Hasher {
@@ -26,21 +30,36 @@ impl Hasher {
         rand::fill(&mut seed);
         let dummy_password: String = seed.iter().map(|b| format!("{b:02x}")).collect();
         let dummy = tokio::task::spawn_blocking(move || hash_now(&dummy_password)).await??;
+        let runs = IntCounterVec::new(
+            Opts::new(
+                "auth_password_hashes_total",
+                "argon2id computations, by op (hash, verify)",
+            ),
+            &["op"],
+        )?;
         Ok(Self {
             permits,
             dummy: dummy.into(),
+            runs,
         })
+    }
+
+    /// Adds the hasher's counter to `registry` (the one `/metrics` renders).
+    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.runs.clone()))
     }
 
     /// The argon2id PHC string of `password`, with a fresh salt.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
         let _permit = self.permits.acquire().await?;
+        self.runs.with_label_values(&["hash"]).inc();
         tokio::task::spawn_blocking(move || hash_now(&password)).await?
     }
 
     /// Whether `password` matches `hash`; `None` checks against the dummy hash and is false.
     pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
         let _permit = self.permits.acquire().await?;
+        self.runs.with_label_values(&["verify"]).inc();
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.to_string());
         let ok = tokio::task::spawn_blocking(move || {

@@ -21,6 +21,7 @@ diesel::table! {
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        family_created_at -> Timestamptz,
     }
 }
 

@@ -105,14 +105,23 @@ impl From<AuthError> for ApiError {
 pub struct AuthSettings {
     /// Refresh token lifetime.
     pub refresh_ttl: Duration,
+    /// The longest a login session (a refresh-token family) lasts, however often it is
+    /// refreshed (`REFRESH_FAMILY_MAX_AGE`).
+    pub family_max_age: Duration,
     /// Reset link lifetime (30 minutes).
     pub reset_ttl: Duration,
     /// The web app's base URL, for reset links.
     pub web_app_url: String,
-    /// Login attempts per e-mail.
+    /// Failed logins per e-mail from one client address (`LOGIN_ATTEMPTS_PER_EMAIL`): beyond
+    /// it that address is refused for that account, and only that address.
     pub login_per_email: Limit,
-    /// Login attempts per client IP.
+    /// Failed logins per client address, whatever the account (`LOGIN_ATTEMPTS_PER_IP`).
     pub login_per_ip: Limit,
+    /// Failed logins per e-mail from every address (`LOGIN_SLOWDOWN_AFTER`): beyond it each
+    /// attempt on the account waits first, never refused, so nobody can lock an owner out.
+    pub login_per_account: Limit,
+    /// The longest such wait (`LOGIN_MAX_DELAY`).
+    pub login_max_delay: Duration,
     /// Password-reset requests per e-mail.
     pub forgot_per_email: Limit,
     /// Password-reset requests per client IP.
@@ -148,6 +157,24 @@ fn random_token() -> String {
 fn role_of(user: &User) -> Role {
     // The column has a CHECK constraint; anything else would be a bug, and least privilege wins.
     Role::parse(&user.role).unwrap_or(Role::User)
+}
+
+/// How long a login on an account waits when the account has `failures` failed attempts in the
+/// window (this one included) and `after` are free: nothing up to `after`, then 250 ms doubling
+/// with each further failure, at most `max`.
+fn slowdown(failures: u64, after: u64, max: Duration) -> Duration {
+    let Some(excess) = failures.checked_sub(after).filter(|e| *e > 0) else {
+        return Duration::ZERO;
+    };
+    let factor = 1u32
+        .checked_shl(u32::try_from(excess - 1).unwrap_or(u32::MAX))
+        .unwrap_or(u32::MAX);
+    Duration::from_millis(250).saturating_mul(factor).min(max)
+}
+
+/// When a family's session ends, however often it was refreshed.
+fn family_end(family: store::Family, max_age: Duration) -> chrono::DateTime<Utc> {
+    family.created_at + chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::days(30))
 }
 
 fn ttl_after(ttl: Duration) -> chrono::DateTime<Utc> {
@@ -220,6 +247,11 @@ impl Auth {
     }
 
     /// Checks credentials and starts a new refresh-token family.
+    ///
+    /// Throttling counts failures (see ARCHITECTURE.md, "Login throttling"): every counter is
+    /// bumped before the password is checked, so a burst of parallel guesses is counted in
+    /// full, and a success takes its attempt back. A client address is refused after too many
+    /// failures, overall or on one account; the account itself is only ever slowed down.
     pub async fn login(
         &self,
         email: &str,
@@ -232,9 +264,27 @@ impl Auth {
             .as_ref()
             .map(|e| e.as_str().to_owned())
             .unwrap_or_default();
-        self.check(&self.settings.login_per_ip, client_ip).await?;
-        self.check(&self.settings.login_per_email, &email_key)
-            .await?;
+        // The address and the account together: an address guessing at one account is stopped
+        // without stopping the account's owner elsewhere.
+        let pair_key = format!("{client_ip} {email_key}");
+        let s = &self.settings;
+        self.check(&s.login_per_ip, client_ip).await?;
+        self.check(&s.login_per_email, &pair_key).await?;
+        let failures = self
+            .throttle
+            .count(&s.login_per_account, &email_key)
+            .await
+            .unwrap_or(0);
+        let delay = slowdown(failures, s.login_per_account.max, s.login_max_delay);
+        if !delay.is_zero() {
+            // Before the check and whatever its outcome, so the answer's timing cannot tell a
+            // right password from a wrong one.
+            tracing::info!(
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "login slowed down"
+            );
+            tokio::time::sleep(delay).await;
+        }
 
         let mut conn = self.pool.get().await?;
         let user = match &email {
@@ -256,11 +306,30 @@ impl Auth {
                 return Err(AuthError::InvalidCredentials);
             }
         };
+        // A success is not a failure: take back what was counted for it.
+        self.throttle.forgive(&s.login_per_ip, client_ip).await;
+        self.throttle.reset(&s.login_per_email, &pair_key).await;
         self.throttle
-            .reset(&self.settings.login_per_email, &email_key)
+            .forgive(&s.login_per_account, &email_key)
             .await;
         let mut conn = self.pool.get().await?;
-        let response = self.issue_pair(&mut conn, &user, Uuid::now_v7()).await?;
+        let family = store::Family {
+            id: Uuid::now_v7(),
+            created_at: Utc::now(),
+        };
+        let response = conn
+            .transaction::<_, AuthError, _>(async |conn| {
+                // Under the user's lock, the password checked above must still be the current
+                // one: a reset that committed meanwhile ends this login too.
+                store::lock_user(conn, user.id).await?;
+                match store::find_live_by_id(conn, user.id).await? {
+                    Some(now) if now.password_hash == user.password_hash => {
+                        self.issue_pair(conn, &now, family).await
+                    }
+                    _ => Err(AuthError::InvalidCredentials),
+                }
+            })
+            .await?;
         tracing::info!(user.id = %user.id, "login succeeded");
         Ok(response)
     }
@@ -275,21 +344,19 @@ impl Auth {
         }
     }
 
+    /// Issues an access token and the next refresh token of `family`. The caller holds the
+    /// user's lock ([`store::lock_user`]).
     async fn issue_pair(
         &self,
         conn: &mut diesel_async::AsyncPgConnection,
         user: &User,
-        family: Uuid,
+        family: store::Family,
     ) -> Result<TokenResponse, AuthError> {
         let refresh = random_token();
-        store::insert_refresh(
-            conn,
-            user.id,
-            family,
-            &sha256(&refresh),
-            ttl_after(self.settings.refresh_ttl),
-        )
-        .await?;
+        // No token outlives its family.
+        let expires_at = ttl_after(self.settings.refresh_ttl)
+            .min(family_end(family, self.settings.family_max_age));
+        store::insert_refresh(conn, user.id, family, &sha256(&refresh), expires_at).await?;
         let role = role_of(user);
         let access = self
             .tokens
@@ -313,6 +380,12 @@ impl Auth {
         let mut conn = self.pool.get().await?;
         let outcome = conn
             .transaction::<_, AuthError, _>(async |conn| {
+                let Some(found) = store::find_refresh(conn, &hash).await? else {
+                    return Ok(Err(AuthError::InvalidRefreshToken));
+                };
+                // Lock first, then read the token again: a reset, logout or deletion that
+                // committed while we waited is seen, and one that comes later waits for us.
+                store::lock_user(conn, found.user_id).await?;
                 let Some(row) = store::find_refresh(conn, &hash).await? else {
                     return Ok(Err(AuthError::InvalidRefreshToken));
                 };
@@ -321,7 +394,13 @@ impl Auth {
                     tracing::warn!(family.id = %row.family_id, revoked = n, "refresh token reuse; family revoked");
                     return Ok(Err(AuthError::InvalidRefreshToken));
                 }
-                if row.expires_at <= Utc::now() {
+                let family = store::Family {
+                    id: row.family_id,
+                    created_at: row.family_created_at,
+                };
+                let now = Utc::now();
+                if row.expires_at <= now || family_end(family, self.settings.family_max_age) <= now
+                {
                     return Ok(Err(AuthError::InvalidRefreshToken));
                 }
                 let Some(user) = store::find_live_by_id(conn, row.user_id).await? else {
@@ -333,7 +412,7 @@ impl Auth {
                     store::revoke_family(conn, row.family_id).await?;
                     return Ok(Err(AuthError::InvalidRefreshToken));
                 }
-                Ok(Ok(self.issue_pair(conn, &user, row.family_id).await?))
+                Ok(Ok(self.issue_pair(conn, &user, family).await?))
             })
             .await?;
         // Revocations above must commit even though the caller gets a 401, hence Ok(Err(..)).
@@ -343,10 +422,15 @@ impl Auth {
     /// Revokes the family of a refresh token; unknown tokens are fine (logout is idempotent).
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
         let mut conn = self.pool.get().await?;
-        if let Some(row) = store::find_refresh(&mut conn, &sha256(token)).await? {
-            store::revoke_family(&mut conn, row.family_id).await?;
-        }
-        Ok(())
+        conn.transaction::<_, AuthError, _>(async |conn| {
+            if let Some(row) = store::find_refresh(conn, &sha256(token)).await? {
+                // Ordered with a refresh of the same family (see `store::lock_user`).
+                store::lock_user(conn, row.user_id).await?;
+                store::revoke_family(conn, row.family_id).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// The caller's account as stored now.
@@ -387,29 +471,34 @@ impl Auth {
             self.settings.web_app_url.trim_end_matches('/')
         );
         let minutes = self.settings.reset_ttl.as_secs() / 60;
-        let sent = conn
-            .transaction::<_, AuthError, _>(async |conn| {
-                let Some(user) = store::find_live_by_email(conn, email.as_str()).await? else {
-                    return Ok(false);
-                };
-                store::insert_reset(
-                    conn,
-                    user.id,
-                    &sha256(&token),
-                    ttl_after(self.settings.reset_ttl),
-                )
-                .await?;
-                let mail = EmailSend {
-                    user_id: Some(UserId(user.id)),
-                    to: user.email.clone(),
-                    template: "password-reset".to_owned(),
-                    data: serde_json::json!({ "resetUrl": reset_url, "expiresInMinutes": minutes }),
-                };
-                outbox::enqueue(conn, topics::EMAIL_SEND, &mail, Some(request_id)).await?;
-                Ok(true)
-            })
+        // Known and unknown addresses run the same statements and a commit that writes (and
+        // flushes the log), so neither the answer's timing nor the log line tells them apart.
+        conn.transaction::<_, AuthError, _>(async |conn| {
+            let user = store::find_live_by_email(conn, email.as_str()).await?;
+            // Retires the user's older links; for an unknown address it matches nothing.
+            store::retire_resets(conn, user.as_ref().map_or(Uuid::nil(), |u| u.id)).await?;
+            let Some(user) = user else {
+                store::write_nothing(conn).await?;
+                return Ok(());
+            };
+            store::insert_reset(
+                conn,
+                user.id,
+                &sha256(&token),
+                ttl_after(self.settings.reset_ttl),
+            )
             .await?;
-        tracing::info!(reset.queued = sent, "password reset requested");
+            let mail = EmailSend {
+                user_id: Some(UserId(user.id)),
+                to: user.email.clone(),
+                template: "password-reset".to_owned(),
+                data: serde_json::json!({ "resetUrl": reset_url, "expiresInMinutes": minutes }),
+            };
+            outbox::enqueue(conn, topics::EMAIL_SEND, &mail, Some(request_id)).await?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!("password reset requested");
         Ok(())
     }
 
@@ -423,15 +512,26 @@ impl Auth {
         let (Some(token), Some(password)) = (token, password) else {
             return Err(AuthError::Validation(errors));
         };
-        // Hash before the transaction: no row lock is held across the slow part.
-        let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let token_hash = sha256(token.expose());
+        // A token that cannot work costs one indexed read, not an argon2 hash: otherwise anyone
+        // could burn the server's CPU with made-up tokens.
+        let mut conn = self.pool.get().await?;
+        if !store::reset_is_live(&mut conn, &token_hash).await? {
+            return Err(AuthError::InvalidResetToken);
+        }
+        drop(conn);
+        // Hash before the transaction: no row lock is held across the slow part. The token is
+        // spent (or found spent by a concurrent reset) in the transaction below.
+        let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut conn = self.pool.get().await?;
         let user = conn
             .transaction::<_, AuthError, _>(async |conn| {
                 let Some(user_id) = store::spend_reset(conn, &token_hash).await? else {
                     return Err(AuthError::InvalidResetToken);
                 };
+                // Ordered with refreshes (see `store::lock_user`): none commits a new token
+                // between here and the revocation below.
+                store::lock_user(conn, user_id).await?;
                 store::set_password(conn, user_id, &hash).await?;
                 store::revoke_all_for_user(conn, user_id).await?;
                 Ok(user_id)
@@ -453,5 +553,26 @@ impl Auth {
         .await?;
         tracing::info!(user.id = %event.user_id, "user deleted; account revoked");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowdown_starts_after_the_free_failures_doubles_and_is_bounded() {
+        let max = Duration::from_secs(10);
+        assert_eq!(slowdown(0, 10, max), Duration::ZERO);
+        assert_eq!(slowdown(10, 10, max), Duration::ZERO);
+        assert_eq!(slowdown(11, 10, max), Duration::from_millis(250));
+        assert_eq!(slowdown(12, 10, max), Duration::from_millis(500));
+        assert_eq!(slowdown(16, 10, max), Duration::from_secs(8));
+        assert_eq!(slowdown(17, 10, max), max);
+        assert_eq!(slowdown(u64::MAX, 10, max), max);
+        assert_eq!(
+            slowdown(3, 0, Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
     }
 }

@@ -75,6 +75,26 @@ pub async fn find_live_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryRes
         .optional()
 }
 
+/// Locks a user's row (deleted or not) until the transaction ends, and returns whether it exists.
+///
+/// Everything that issues a refresh token (login, refresh) or revokes them (reset, logout, reuse,
+/// deletion) takes this lock first, so the two are ordered: a revocation's `UPDATE` either runs
+/// after an issuing transaction committed, and sees its new token, or before it, and the issuer
+/// then finds its token revoked. Without it, a token inserted by a refresh that commits while a
+/// reset runs is invisible to the reset's `UPDATE` and survives it. `FOR NO KEY UPDATE`
+/// conflicts with itself and with the `UPDATE users` of a reset or deletion, but not with the
+/// key-share lock of a token insert's foreign key.
+pub async fn lock_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    users::table
+        .find(id)
+        .select(users::id)
+        .for_no_key_update()
+        .first::<Uuid>(conn)
+        .await
+        .optional()
+        .map(|found| found.is_some())
+}
+
 /// Makes the live account with this e-mail an admin, returning its id; `None` when there is none.
 pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<Uuid>> {
     diesel::update(
@@ -98,6 +118,7 @@ pub async fn mark_deleted(
     id: Uuid,
     at: DateTime<Utc>,
 ) -> QueryResult<()> {
+    lock_user(conn, id).await?;
     diesel::update(users::table.find(id).filter(users::deleted_at.is_null()))
         .set((
             users::deleted_at.eq(at),
@@ -137,13 +158,24 @@ pub struct RefreshToken {
     pub used_at: Option<DateTime<Utc>>,
     /// Set when its family was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the login that started its family happened.
+    pub family_created_at: DateTime<Utc>,
+}
+
+/// A family of refresh tokens: one login session.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    /// The family id.
+    pub id: Uuid,
+    /// When its login happened.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Stores a refresh token's hash in a family.
 pub async fn insert_refresh(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
-    family_id: Uuid,
+    family: Family,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> QueryResult<()> {
@@ -151,9 +183,10 @@ pub async fn insert_refresh(
         .values((
             refresh_tokens::id.eq(Uuid::now_v7()),
             refresh_tokens::user_id.eq(user_id),
-            refresh_tokens::family_id.eq(family_id),
+            refresh_tokens::family_id.eq(family.id),
             refresh_tokens::token_hash.eq(token_hash),
             refresh_tokens::expires_at.eq(expires_at),
+            refresh_tokens::family_created_at.eq(family.created_at),
         ))
         .execute(conn)
         .await?;
@@ -215,13 +248,8 @@ pub async fn revoke_all_for_user(
     .await
 }
 
-/// Stores a reset token and retires the user's earlier unused ones, so only the newest link works.
-pub async fn insert_reset(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    token_hash: &[u8],
-    expires_at: DateTime<Utc>,
-) -> QueryResult<()> {
+/// Retires a user's unused reset tokens, so only the link about to be sent works.
+pub async fn retire_resets(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<()> {
     diesel::update(
         password_resets::table
             .filter(password_resets::user_id.eq(user_id))
@@ -230,6 +258,26 @@ pub async fn insert_reset(
     .set(password_resets::used_at.eq(diesel::dsl::now))
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Makes the transaction a writing one without changing anything (it takes a transaction id),
+/// so its commit costs what a commit that wrote costs: a forgot-password request for an unknown
+/// address must take as long as one that stored a reset link.
+pub async fn write_nothing(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_current_xact_id()")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores a reset token (after [`retire_resets`]).
+pub async fn insert_reset(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> QueryResult<()> {
     diesel::insert_into(password_resets::table)
         .values((
             password_resets::id.eq(Uuid::now_v7()),
@@ -240,6 +288,19 @@ pub async fn insert_reset(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Whether a reset token is live (known, unused, unexpired), without spending it: the cheap
+/// check that comes before hashing the new password.
+pub async fn reset_is_live(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        password_resets::table
+            .filter(password_resets::token_hash.eq(token_hash))
+            .filter(password_resets::used_at.is_null())
+            .filter(password_resets::expires_at.gt(diesel::dsl::now)),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// Spends a live reset token, returning its user; `None` when it is unknown, used or expired.

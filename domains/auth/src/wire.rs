@@ -25,7 +25,7 @@ pub struct RegisterRequest {
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
+        pattern = r"^[^\u0000]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000]*$",
         example = "Ada Lovelace"
     )]
     pub name: Option<String>,
@@ -281,7 +281,8 @@ impl ResetToken {
 /// without U+0000 (which PostgreSQL cannot store in `text`); stored trimmed.
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
-    if name.is_empty() || raw.chars().count() > 100 {
+    // Zero-width and other invisible characters alone look exactly like an empty name.
+    if tessera_contracts::text::is_blank(name) || raw.chars().count() > 100 {
         return Err(FieldError {
             field: "name".to_owned(),
             message: "must be 1 to 100 characters".to_owned(),

@@ -46,7 +46,7 @@ mod server {
     use crate::client::InProcessNotificationClient;
     use crate::live::Live;
     use crate::mail::Mailer;
-    use crate::routes::Streams;
+    use crate::routes::{OpenStreams, Streams};
     use crate::service::{CONSUMER, NotificationError, Notifications, Settings};
 
     /// The notification database's migrations (`migrations/notification`).
@@ -98,6 +98,14 @@ mod server {
             }
             .into());
         }
+        let max_per_user: usize = env.parse_or("SSE_MAX_STREAMS_PER_USER", 5)?;
+        if max_per_user == 0 {
+            return Err(ConfigError::Invalid {
+                name: "SSE_MAX_STREAMS_PER_USER".to_owned(),
+                reason: "must be positive".to_owned(),
+            }
+            .into());
+        }
         let live = Live::new(&platform)?;
         let notifications = Notifications {
             pool: platform.pool(&url),
@@ -118,7 +126,12 @@ mod server {
             )));
         Ok(Arc::new(NotificationModule {
             notifications,
-            streams: Streams { live, heartbeat },
+            streams: Streams {
+                live,
+                heartbeat,
+                max_per_user,
+                open: OpenStreams::default(),
+            },
         }))
     }
 

@@ -55,6 +55,15 @@ impl Template {
         }
     }
 
+    /// The variables that grant something to whoever reads them (the reset link is a password
+    /// in all but name): kept only until the e-mail went out, then removed from the stored row.
+    pub fn secret_variables(self) -> &'static [&'static str] {
+        match self {
+            Template::PasswordReset => &["resetUrl"],
+            Template::TaskCreated | Template::TaskCompleted => &[],
+        }
+    }
+
     /// The subject of its e-mails (and the notification's, when the caller gives none).
     pub fn subject(self) -> &'static str {
         match self {

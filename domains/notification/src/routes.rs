@@ -1,8 +1,9 @@
 //! HTTP handlers of `/notifications/*`: extract, call one use case, map the result.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -32,6 +33,54 @@ pub struct Streams {
     pub live: Live,
     /// How often an idle stream sends a `: keepalive` comment.
     pub heartbeat: Duration,
+    /// How many streams one user may hold open in this process (`SSE_MAX_STREAMS_PER_USER`).
+    pub max_per_user: usize,
+    /// The streams open now, per user.
+    pub open: OpenStreams,
+}
+
+/// The number of open streams per user in this process. Each stream holds a [`StreamSlot`] and
+/// gives it back when it ends, however it ends (expiry, shutdown, the client going away).
+#[derive(Clone, Default)]
+pub struct OpenStreams(Arc<Mutex<HashMap<UserId, usize>>>);
+
+impl OpenStreams {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, usize>> {
+        // The map stays consistent even if a holder panicked: every change is one statement.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for one more stream of `user`, unless they hold `max` already.
+    fn take(&self, user: UserId, max: usize) -> Option<StreamSlot> {
+        let mut counts = self.counts();
+        let open = counts.entry(user).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(StreamSlot {
+            open: self.clone(),
+            user,
+        })
+    }
+}
+
+/// One open stream of a user; dropping it frees the place.
+pub struct StreamSlot {
+    open: OpenStreams,
+    user: UserId,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut counts = self.open.counts();
+        if let Some(open) = counts.get_mut(&self.user) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// Mounts the routes under `/notifications`.
@@ -251,6 +300,7 @@ pub struct StreamQuery {
         (status = 200, description = "The event stream: one `notification` event per new notification", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The caller holds as many open streams as allowed (5 by default); close one and retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn stream(
@@ -269,9 +319,24 @@ pub async fn stream(
         tracing::debug!(error = %e, "access token refused");
         ApiError::bad_token("the access token is invalid or expired")
     })?;
+    // Each open stream holds a connection and a feed receiver: one user must not hold them all.
+    let slot = streams
+        .open
+        .take(claims.user_id, streams.max_per_user)
+        .ok_or_else(|| {
+            tracing::info!(user.id = %claims.user_id, "stream refused; too many open");
+            ApiError::TooManyRequests {
+                detail: format!(
+                    "at most {} streams may be open at once; close one first",
+                    streams.max_per_user
+                ),
+                retry_after: 5,
+            }
+        })?;
     // The stream lives no longer than the token that opened it.
     let lifetime = u64::try_from(claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0);
     let body = events(
+        slot,
         claims.user_id,
         streams.live.subscribe(),
         streams.live.closing(),
@@ -288,6 +353,8 @@ pub async fn stream(
 }
 
 struct StreamState {
+    /// Held while the stream lives; dropped with the state when it ends or the client leaves.
+    _slot: StreamSlot,
     user: UserId,
     feed: broadcast::Receiver<Arc<Notification>>,
     closing: CancellationToken,
@@ -299,6 +366,7 @@ struct StreamState {
 /// The SSE body: an opening comment, then the user's notifications and heartbeats until the
 /// token expires, the server shuts down or the client goes away (which drops the stream).
 fn events(
+    slot: StreamSlot,
     user: UserId,
     feed: broadcast::Receiver<Arc<Notification>>,
     closing: CancellationToken,
@@ -308,6 +376,7 @@ fn events(
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = StreamState {
+        _slot: slot,
         user,
         feed,
         closing,

@@ -187,9 +187,18 @@ struct ValidSend {
 }
 
 /// Checks a text field: `sent` is what the client sent, whose length in characters is what the
-/// document's `maxLength` limits; `kept` is what is stored (trimmed), which must not be empty.
-fn length(field: &str, sent: &str, kept: &str, max: usize, errors: &mut Vec<FieldError>) {
-    if kept.is_empty() || sent.chars().count() > max {
+/// document's `maxLength` limits; `kept` is what is stored (trimmed), which must not be empty,
+/// nor, for text shown to people (`shown`), made of invisible characters only.
+fn length(
+    field: &str,
+    sent: &str,
+    kept: &str,
+    max: usize,
+    shown: bool,
+    errors: &mut Vec<FieldError>,
+) {
+    let empty = kept.is_empty() || (shown && tessera_contracts::text::is_blank(kept));
+    if empty || sent.chars().count() > max {
         errors.push(FieldError {
             field: field.to_owned(),
             message: format!("must be 1 to {max} characters"),
@@ -246,17 +255,17 @@ impl ValidSend {
     fn parse(req: SendNotification) -> Result<Self, NotificationError> {
         let mut errors = Vec::new();
         let message = req.message.trim().to_owned();
-        length("message", &req.message, &message, 5000, &mut errors);
-        // A blank subject is no subject.
+        length("message", &req.message, &message, 5000, true, &mut errors);
+        // A blank subject (or one of invisible characters only) is no subject.
         let subject = match req.subject.as_deref() {
-            Some(sent) if !sent.trim().is_empty() => {
-                length("subject", sent, sent.trim(), 200, &mut errors);
+            Some(sent) if !tessera_contracts::text::is_blank(sent) => {
+                length("subject", sent, sent.trim(), 200, true, &mut errors);
                 Some(sent.trim().to_owned())
             }
             _ => None,
         };
         if let Some(key) = &req.idempotency_key {
-            length("idempotencyKey", key, key, 200, &mut errors);
+            length("idempotencyKey", key, key, 200, false, &mut errors);
         }
         if let Some(reason) = req.data.as_ref().and_then(unstorable) {
             errors.push(FieldError {
@@ -360,15 +369,15 @@ impl Notifications {
     /// Stores a notification and delivers it: pushed to the user's live streams and, for
     /// `EMAIL`, sent to the address the user registered with.
     ///
-    /// With an idempotency key, a repeated call finds the first notification instead of storing
-    /// another, and sends its e-mail only if no earlier call managed to: the same key twice
+    /// With an idempotency key (scoped to the user: the same key for two users names two
+    /// notifications), a repeated call finds the first notification instead of storing another, and sends its e-mail only if no earlier call managed to: the same key twice
     /// stores once and sends once. The e-mail goes out outside any transaction, and a failed
     /// send leaves the row unsent for the caller's retry.
     pub async fn send(&self, req: SendNotification) -> Result<Sent, NotificationError> {
         let send = ValidSend::parse(req)?;
         let mut conn = self.pool.get().await?;
         let existing = match &send.key {
-            Some(key) => store::find_by_key(&mut conn, key).await?,
+            Some(key) => store::find_by_key(&mut conn, send.user_id, key).await?,
             None => None,
         };
         let mut recipient = None;
@@ -396,9 +405,11 @@ impl Notifications {
                     // A concurrent call with the same key stored it between our read and insert.
                     None => {
                         let key = send.key.as_deref().unwrap_or_default();
-                        let row = store::find_by_key(&mut conn, key).await?.ok_or_else(|| {
-                            anyhow::anyhow!("the row holding an idempotency key vanished")
-                        })?;
+                        let row = store::find_by_key(&mut conn, send.user_id, key)
+                            .await?
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("the row holding an idempotency key vanished")
+                            })?;
                         (row, false)
                     }
                 }
@@ -494,7 +505,17 @@ impl Notifications {
         let mut conn = self.pool.get().await?;
         match result {
             Ok(()) => {
-                store::mark_email_sent(&mut conn, row.id).await?;
+                // Once sent, a secret in the data (the reset link) has no use here any more,
+                // and a copy in the database is one more place it could leak from.
+                let data = row.data.clone().map(|mut data| {
+                    if let (Some(t), Some(map)) = (template, data.as_object_mut()) {
+                        for key in t.secret_variables() {
+                            map.remove(*key);
+                        }
+                    }
+                    data
+                });
+                store::mark_email_sent(&mut conn, row.id, data.as_ref()).await?;
                 tracing::info!(
                     notification.id = %row.id,
                     user.id = %row.user_id,
@@ -712,6 +733,14 @@ mod tests {
         .unwrap();
         assert_eq!(ok.message, "m".repeat(4998));
         assert_eq!(ok.subject, Some("s".repeat(198)));
+    }
+
+    #[test]
+    fn invisible_text_is_blank_text() {
+        let r = ValidSend::parse(req(json!({"message": "\u{200B}\u{2060}\u{FEFF}"})));
+        assert_eq!(fields(r), ["message"]);
+        let t = ValidSend::parse(req(json!({"subject": "\u{00AD}\u{200D}"}))).unwrap();
+        assert_eq!(t.subject, None);
     }
 
     #[test]

@@ -63,11 +63,12 @@ pub struct NewRow<'a> {
     pub data: Option<&'a serde_json::Value>,
 }
 
-/// Inserts a notification unless one with the same idempotency key exists; `None` then.
+/// Inserts a notification unless the same user has one with the same idempotency key; `None`
+/// then.
 pub async fn insert(conn: &mut AsyncPgConnection, row: &NewRow<'_>) -> QueryResult<Option<Row>> {
     diesel::insert_into(notifications::table)
         .values(row)
-        .on_conflict(notifications::idempotency_key)
+        .on_conflict((notifications::user_id, notifications::idempotency_key))
         .do_nothing()
         .returning(Row::as_returning())
         .get_result(conn)
@@ -75,9 +76,14 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &NewRow<'_>) -> QueryResu
         .optional()
 }
 
-/// The notification stored under an idempotency key.
-pub async fn find_by_key(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<Row>> {
+/// The notification of `user_id` stored under an idempotency key (keys are per user).
+pub async fn find_by_key(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    key: &str,
+) -> QueryResult<Option<Row>> {
     notifications::table
+        .filter(notifications::user_id.eq(user_id))
         .filter(notifications::idempotency_key.eq(key))
         .select(Row::as_select())
         .first(conn)
@@ -122,15 +128,18 @@ pub async fn email_sent_at(
         .map(Option::flatten)
 }
 
-/// Records that the e-mail went out, returning when.
+/// Records that the e-mail went out, returning when, and replaces the template's variables
+/// with `data` (what is left once the secrets are removed: nothing renders them again).
 pub async fn mark_email_sent(
     conn: &mut AsyncPgConnection,
     id: Uuid,
+    data: Option<&serde_json::Value>,
 ) -> QueryResult<Option<DateTime<Utc>>> {
     diesel::update(notifications::table.find(id))
         .set((
             notifications::email_sent_at.eq(diesel::dsl::now),
             notifications::email_lease_until.eq(None::<DateTime<Utc>>),
+            notifications::data.eq(data),
         ))
         .returning(notifications::email_sent_at)
         .get_result(conn)

@@ -171,7 +171,7 @@ pub struct CreateTaskRequest {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
+        pattern = r"^[^\u0000]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000]*$",
         example = "Write the quarterly report"
     )]
     pub title: String,
@@ -204,7 +204,7 @@ fn keep<T>(patch: &Patch<T>) -> bool {
 pub struct UpdateTaskRequest {
     /// At most 200 characters as sent, not only whitespace (stored trimmed); not `null`.
     #[serde(default, skip_serializing_if = "keep")]
-    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Write the annual report")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000]*$", example = "Write the annual report")]
     pub title: Patch<String>,
     /// Up to 5000 characters; `null` clears it.
     #[serde(default, skip_serializing_if = "keep")]
@@ -326,7 +326,8 @@ impl TaskTitle {
             return Err(field_error("title", "must be at most 200 characters"));
         }
         let title = raw.trim();
-        if title.is_empty() {
+        // Zero-width and other invisible characters alone look exactly like an empty title.
+        if tessera_contracts::text::is_blank(title) {
             return Err(field_error("title", "must not be empty"));
         }
         if title.contains('\0') {

@@ -50,7 +50,7 @@ pub struct UpdateProfileRequest {
     /// A display name: at most 100 characters as sent, not only whitespace (stored trimmed);
     /// `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$", example = "Ada Lovelace")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u2800\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000]*$", example = "Ada Lovelace")]
     pub name: Patch<String>,
     /// At most 500 characters; `null` clears it.
     #[serde(default)]
@@ -123,7 +123,8 @@ pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 /// what is stored.
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
-    if name.is_empty() || raw.chars().count() > NAME_MAX {
+    // Zero-width and other invisible characters alone look exactly like an empty name.
+    if tessera_contracts::text::is_blank(name) || raw.chars().count() > NAME_MAX {
         return Err(field_error("name", "must be 1 to 100 characters"));
     }
     if name.contains('\0') {

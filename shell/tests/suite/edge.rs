@@ -303,3 +303,21 @@ pub async fn client_sent_forwarding_headers_do_not_change_the_client_address(kin
     assert_eq!(statuses, vec![401, 401, 429]);
     d.stop().await;
 }
+
+pub async fn reset_password_is_under_the_strict_auth_limit(kind: Kind) {
+    // Each reset may hash a password (argon2, tens of milliseconds of CPU): it is limited like
+    // login, not only by the general limit.
+    let d = Deployment::start(kind, &[("AUTH_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let body = json!({"token": "A".repeat(43), "password": "password789"});
+    for _ in 0..2 {
+        assert_problem(
+            d.post("/auth/reset-password", None, body.clone()).await,
+            400,
+        )
+        .await;
+    }
+    let res = d.post("/auth/reset-password", None, body).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 429).await;
+    d.stop().await;
+}

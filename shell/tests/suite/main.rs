@@ -75,5 +75,6 @@ mod gateway {
         request_ids_are_kept_or_generated,
         docs_and_the_openapi_document_are_served,
         client_sent_forwarding_headers_do_not_change_the_client_address,
+        reset_password_is_under_the_strict_auth_limit,
     );
 }

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use reqwest::{Response, StatusCode};
@@ -64,4 +66,56 @@ pub async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
         .load(&mut conn)
         .await
         .expect("outbox rows")
+}
+
+/// The reset links of every `email.send` event, oldest first, read from the queue once the relay
+/// has published every such outbox row (a sent row no longer keeps its link).
+pub async fn reset_links(app: &TestApp) -> Vec<String> {
+    use fred::prelude::StreamsInterface;
+    let expected = outbox(app)
+        .await
+        .iter()
+        .filter(|r| r.topic == "email.send")
+        .count();
+    let key = app.platform.queue.stream_key("email.send");
+    let jobs = eventually(
+        Duration::from_secs(10),
+        "the reset e-mails on the queue",
+        || async {
+            let entries: Vec<(String, std::collections::HashMap<String, String>)> = app
+                .platform
+                .redis
+                .xrange_values(&key, "-", "+", None)
+                .await
+                .ok()?;
+            let jobs: Vec<Value> = entries
+                .iter()
+                .filter_map(|(_, fields)| serde_json::from_str(fields.get("job")?).ok())
+                .collect();
+            (jobs.len() >= expected).then_some(jobs)
+        },
+    )
+    .await
+    .expect("published");
+    jobs.iter()
+        .map(|job| {
+            assert_eq!(job["data"]["template"], "password-reset");
+            job["data"]["data"]["resetUrl"]
+                .as_str()
+                .expect("a reset link")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The newest reset link.
+pub async fn reset_link(app: &TestApp) -> String {
+    reset_links(app).await.pop().expect("a reset link")
+}
+
+/// The token of a reset link.
+pub fn token_of(link: &str) -> String {
+    link.split_once("token=")
+        .map(|(_, t)| t.to_owned())
+        .expect("a token in the link")
 }

@@ -94,7 +94,7 @@ async fn repeated_logins_for_one_email_are_throttled_with_retry_after() {
         .await;
         assert_eq!(res.status(), 401);
     }
-    // Even the right password is refused while the window lasts.
+    // Even the right password is refused from this address while the window lasts.
     let res = post(
         &app,
         "/auth/login",
@@ -112,6 +112,109 @@ async fn repeated_logins_for_one_email_are_throttled_with_retry_after() {
     // Another e-mail is not affected.
     register(&app, "erin@example.com", "password123").await;
     login(&app, "erin@example.com", "password123").await;
+    app.shutdown().await;
+}
+
+/// A login from `address` (believed: the tests trust 127.0.0.1 as a proxy).
+async fn login_from(
+    app: &TestApp,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn wrong_passwords_from_many_addresses_do_not_lock_the_owner_out() {
+    let app = app_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("LOGIN_ATTEMPTS_PER_EMAIL", "3"),
+        ("LOGIN_SLOWDOWN_AFTER", "5"),
+        ("LOGIN_MAX_DELAY", "100ms"),
+    ])
+    .await;
+    register(&app, "olga@example.com", "password123").await;
+    // An attacker spreads wrong guesses over 14 addresses: each stays under its own limit.
+    for i in 0..14 {
+        let res = login_from(
+            &app,
+            &format!("203.0.113.{i}"),
+            "olga@example.com",
+            "guess-guess",
+        )
+        .await;
+        assert_eq!(res.status(), 401, "guess {i}");
+    }
+    // The owner, from an address of their own, still gets in: slowed down, not refused.
+    let res = login_from(&app, "198.51.100.7", "olga@example.com", "password123").await;
+    assert_eq!(res.status(), 200);
+    // And the right password from an attacker's address that made few guesses works too.
+    let res = login_from(&app, "203.0.113.3", "olga@example.com", "password123").await;
+    assert_eq!(res.status(), 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_address_guessing_at_one_account_is_refused_but_only_there() {
+    let app = app_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("LOGIN_ATTEMPTS_PER_EMAIL", "3"),
+    ])
+    .await;
+    register(&app, "pete@example.com", "password123").await;
+    register(&app, "quinn@example.com", "password123").await;
+    // A burst of parallel guesses is counted in full: at most three are checked.
+    let guesses = futures_util::future::join_all(
+        (0..6).map(|_| login_from(&app, "203.0.113.9", "pete@example.com", "guess-guess")),
+    )
+    .await;
+    let statuses: Vec<u16> = guesses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
+    let res = login_from(&app, "203.0.113.9", "pete@example.com", "password123").await;
+    problem(res, 429).await;
+    // The same address may still log in to another account, and the owner from elsewhere.
+    assert_eq!(
+        login_from(&app, "203.0.113.9", "quinn@example.com", "password123")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.7", "pete@example.com", "password123")
+            .await
+            .status(),
+        200
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_address() {
+    let app = app_with(&[
+        ("LOGIN_ATTEMPTS_PER_IP", "2"),
+        ("LOGIN_ATTEMPTS_PER_EMAIL", "2"),
+    ])
+    .await;
+    register(&app, "rosa@example.com", "password123").await;
+    for _ in 0..5 {
+        login(&app, "rosa@example.com", "password123").await;
+    }
     app.shutdown().await;
 }
 

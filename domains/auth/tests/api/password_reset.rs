@@ -2,24 +2,6 @@ use serde_json::{Value, json};
 
 use super::helpers::*;
 
-/// The reset link of the newest `email.send` row in the outbox.
-async fn reset_link(app: &TestApp) -> String {
-    let rows = outbox(app).await;
-    let row = rows
-        .iter()
-        .rev()
-        .find(|r| r.topic == "email.send")
-        .expect("an email.send event");
-    assert_eq!(row.payload["template"], "password-reset");
-    row.payload["data"]["resetUrl"].as_str().unwrap().to_owned()
-}
-
-fn token_of(link: &str) -> String {
-    link.split_once("token=")
-        .map(|(_, t)| t.to_owned())
-        .unwrap()
-}
-
 #[tokio::test]
 async fn forgot_password_answers_the_same_for_known_and_unknown_addresses() {
     let app = app_with(&[("WEB_APP_URL", "https://tessera.test/")]).await;
@@ -187,5 +169,134 @@ async fn unknown_expired_and_superseded_reset_tokens_are_refused() {
     )
     .await;
     login(&app, "pia@example.com", "password123").await;
+    app.shutdown().await;
+}
+
+/// How many argon2 hashes (not verifications) the app has computed, from `/metrics`.
+async fn hashes(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"auth_password_hashes_total{op="hash"} "#))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_reset_with_a_token_that_cannot_work_hashes_no_password() {
+    use diesel_async::RunQueryDsl;
+    let app = app().await;
+    register(&app, "quentin@example.com", "password123").await;
+    post(
+        &app,
+        "/auth/forgot-password",
+        json!({"email": "quentin@example.com"}),
+    )
+    .await;
+    let spent = token_of(&reset_link(&app).await);
+    let res = post(
+        &app,
+        "/auth/reset-password",
+        json!({"token": spent, "password": "password456"}),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    post(
+        &app,
+        "/auth/forgot-password",
+        json!({"email": "quentin@example.com"}),
+    )
+    .await;
+    let expired = token_of(&reset_link(&app).await);
+    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    diesel::sql_query("UPDATE password_resets SET expires_at = now() - interval '1 second'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let before = hashes(&app).await;
+    assert!(before >= 2, "registering and resetting hashed: {before}");
+    let unknown = "A".repeat(43);
+    for token in [&unknown, &spent, &expired] {
+        for _ in 0..3 {
+            let res = post(
+                &app,
+                "/auth/reset-password",
+                json!({"token": token, "password": "password789"}),
+            )
+            .await;
+            let body = problem(res, 400).await;
+            assert_eq!(body["errors"][0]["field"], "token");
+        }
+    }
+    assert_eq!(
+        hashes(&app).await,
+        before,
+        "argon2 ran for tokens that cannot work"
+    );
+    app.shutdown().await;
+}
+
+#[derive(diesel::QueryableByName, Debug)]
+struct SentRow {
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    payload: Value,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    sent: bool,
+}
+
+#[tokio::test]
+async fn a_sent_reset_event_leaves_no_link_in_the_outbox() {
+    use diesel_async::RunQueryDsl;
+    let app = app().await;
+    register(&app, "rhea@example.com", "password123").await;
+    post(
+        &app,
+        "/auth/forgot-password",
+        json!({"email": "rhea@example.com"}),
+    )
+    .await;
+    // The link went out on the queue ...
+    let link = reset_link(&app).await;
+    // ... and the row, once marked sent, keeps everything but the link.
+    let pool = app.pool("auth");
+    let row = eventually(
+        std::time::Duration::from_secs(10),
+        "the row marked sent",
+        || async {
+            let mut conn = pool.get().await.ok()?;
+            let rows: Vec<SentRow> = diesel::sql_query(
+            "SELECT payload, sent_at IS NOT NULL AS sent FROM outbox WHERE topic = 'email.send'",
+        )
+        .load(&mut conn)
+        .await
+        .ok()?;
+            rows.into_iter().find(|r| r.sent)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        !row.payload.to_string().contains(&token_of(&link)),
+        "{}",
+        row.payload
+    );
+    assert_eq!(row.payload["to"], "rhea@example.com");
+    assert_eq!(row.payload["data"]["expiresInMinutes"], 30);
+    // The link itself still works.
+    let res = post(
+        &app,
+        "/auth/reset-password",
+        json!({"token": token_of(&link), "password": "password456"}),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
     app.shutdown().await;
 }

@@ -74,6 +74,10 @@ async fn invalid_registrations_name_every_bad_field_and_change_nothing() {
             vec!["name"],
         ),
         (
+            json!({"email": "a@example.com", "password": "password123", "name": "\u{200B}\u{2060}"}),
+            vec!["name"],
+        ),
+        (
             json!({"email": "a@example.com", "password": "password123", "name": "n".repeat(101)}),
             vec!["name"],
         ),

@@ -263,3 +263,185 @@ async fn an_expired_refresh_token_is_refused() {
     .await;
     app.shutdown().await;
 }
+
+#[derive(diesel::QueryableByName, Debug)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many refresh tokens of the auth database are not revoked.
+async fn live_refresh_tokens(app: &TestApp) -> i64 {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    diesel::sql_query("SELECT count(*) AS n FROM refresh_tokens WHERE revoked_at IS NULL")
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n
+}
+
+#[tokio::test]
+async fn no_refresh_token_issued_while_a_reset_runs_survives_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = app_with(&[
+        ("FORGOT_PASSWORD_PER_EMAIL", "1000"),
+        ("LOGIN_ATTEMPTS_PER_EMAIL", "1000"),
+    ])
+    .await;
+    let email = "rita@example.com";
+    register(&app, email, "password-0").await;
+    // The race is narrow (a refresh between its insert and its commit while the reset's UPDATE
+    // takes its snapshot), so several sessions refresh in a loop through several resets.
+    for round in 0..6 {
+        let mut sessions = Vec::new();
+        for _ in 0..4 {
+            let pair = login(&app, email, &format!("password-{round}")).await;
+            sessions.push(pair["refreshToken"].as_str().unwrap().to_owned());
+        }
+        post(&app, "/auth/forgot-password", json!({"email": email})).await;
+        let reset_token = token_of(&reset_link(&app).await);
+        let stop = AtomicBool::new(false);
+        let loops = sessions.into_iter().map(|mut token| {
+            let (app, stop) = (&app, &stop);
+            async move {
+                let mut issued = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let res = post(app, "/auth/refresh", json!({"refreshToken": token})).await;
+                    if res.status() != 200 {
+                        break;
+                    }
+                    let body: Value = res.json().await.unwrap();
+                    token = body["refreshToken"].as_str().unwrap().to_owned();
+                    issued += 1;
+                }
+                (issued, token)
+            }
+        });
+        let reset = async {
+            let res = post(
+                &app,
+                "/auth/reset-password",
+                json!({"token": reset_token, "password": format!("password-{}", round + 1)}),
+            )
+            .await;
+            assert_eq!(res.status(), 204);
+            stop.store(true, Ordering::SeqCst);
+        };
+        let (ends, ()) =
+            futures_util::future::join(futures_util::future::join_all(loops), reset).await;
+        assert!(
+            ends.iter().any(|(issued, _)| *issued > 0),
+            "the refreshes ran"
+        );
+        assert_eq!(
+            live_refresh_tokens(&app).await,
+            0,
+            "round {round}: a refresh token issued during the reset survived it"
+        );
+        for (_, last) in ends {
+            problem(
+                post(&app, "/auth/refresh", json!({"refreshToken": last})).await,
+                401,
+            )
+            .await;
+        }
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
+    use diesel_async::RunQueryDsl;
+    let app = app_with(&[
+        ("REFRESH_TOKEN_EXPIRES_IN", "7d"),
+        ("REFRESH_FAMILY_MAX_AGE", "1h"),
+    ])
+    .await;
+    register(&app, "sven@example.com", "password123").await;
+    let first = login(&app, "sven@example.com", "password123").await;
+    let res = post(
+        &app,
+        "/auth/refresh",
+        json!({"refreshToken": first["refreshToken"]}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.unwrap();
+    // No token of the family is valid past the family's hour, whatever its own lifetime.
+    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    let beyond = diesel::sql_query(
+        "SELECT count(*) AS n FROM refresh_tokens WHERE expires_at > now() + interval '1 hour'",
+    )
+    .get_result::<Count>(&mut conn)
+    .await
+    .unwrap()
+    .n;
+    assert_eq!(beyond, 0, "a refresh token outlives its session");
+    // A family that started longer ago than that is refused even with a fresh token.
+    diesel::sql_query(
+        "UPDATE refresh_tokens SET family_created_at = now() - interval '2 hours', \
+         expires_at = now() + interval '1 day'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    problem(
+        post(
+            &app,
+            "/auth/refresh",
+            json!({"refreshToken": second["refreshToken"]}),
+        )
+        .await,
+        401,
+    )
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_refresh_token_issued_while_a_logout_runs_survives_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = app_with(&[("LOGIN_ATTEMPTS_PER_EMAIL", "1000")]).await;
+    let email = "sara@example.com";
+    register(&app, email, "password123").await;
+    for round in 0..6 {
+        let mut sessions = Vec::new();
+        for _ in 0..4 {
+            let pair = login(&app, email, "password123").await;
+            sessions.push(pair["refreshToken"].as_str().unwrap().to_owned());
+        }
+        let stop = AtomicBool::new(false);
+        // Each session refreshes in a loop while its logout (with the session's first token,
+        // which names the same family) runs.
+        let loops = sessions.iter().cloned().map(|mut token| {
+            let (app, stop) = (&app, &stop);
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let res = post(app, "/auth/refresh", json!({"refreshToken": token})).await;
+                    if res.status() != 200 {
+                        break;
+                    }
+                    let body: Value = res.json().await.unwrap();
+                    token = body["refreshToken"].as_str().unwrap().to_owned();
+                }
+            }
+        });
+        let logouts = async {
+            let ends = sessions
+                .iter()
+                .map(|token| post(&app, "/auth/logout", json!({"refreshToken": token})));
+            for res in futures_util::future::join_all(ends).await {
+                assert_eq!(res.status(), 204);
+            }
+            stop.store(true, Ordering::SeqCst);
+        };
+        futures_util::future::join(futures_util::future::join_all(loops), logouts).await;
+        assert_eq!(
+            live_refresh_tokens(&app).await,
+            0,
+            "round {round}: a refresh token issued during a logout survived it"
+        );
+    }
+    app.shutdown().await;
+}

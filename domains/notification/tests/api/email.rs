@@ -141,6 +141,56 @@ async fn the_reset_mail_carries_the_link_and_how_long_it_works() {
     app.shutdown().await;
 }
 
+#[derive(diesel::QueryableByName, Debug)]
+struct StoredData {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Jsonb>)]
+    data: Option<serde_json::Value>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    sent: bool,
+}
+
+#[tokio::test]
+async fn the_reset_link_is_not_kept_once_the_mail_went_out() {
+    use diesel_async::RunQueryDsl;
+    let app = app().await;
+    let eve = user(&app, "eve");
+    registered(&app, &eve, None).await;
+    let token = random_hex(32);
+    let link = format!("http://localhost:3000/reset-password?token={token}");
+    let payload = body(
+        eve.id,
+        "EMAIL",
+        json!({
+            "template": "password-reset",
+            "message": "Reset your password",
+            "data": {"resetUrl": link, "expiresInMinutes": 30},
+            "idempotencyKey": key(),
+        }),
+    );
+    json_of(send(&app, payload.clone()).await, 201).await;
+    assert_eq!(mails(&eve.email, 1).await.len(), 1);
+    let mut conn = app.pool("notification").get_owned().await.unwrap();
+    let rows: Vec<StoredData> = diesel::sql_query(
+        "SELECT data, email_sent_at IS NOT NULL AS sent FROM notifications WHERE user_id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(eve.id)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].sent);
+    let stored = rows[0].data.clone().unwrap_or_default().to_string();
+    assert!(
+        !stored.contains(&token),
+        "the link is still stored: {stored}"
+    );
+    assert_eq!(rows[0].data, Some(json!({"expiresInMinutes": 30})));
+    // A repeat of the call is still answered (and sends nothing again).
+    json_of(send(&app, payload).await, 200).await;
+    assert_eq!(mails(&eve.email, 1).await.len(), 1);
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_mail_without_a_template_is_the_message() {
     let app = app().await;

@@ -212,3 +212,82 @@ async fn wrong_methods_are_405() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_same_idempotency_key_for_two_users_stores_two_notifications() {
+    let app = app().await;
+    let ada = user(&app, "ada");
+    let bob = user(&app, "bob");
+    let key = format!("job-{}", Uuid::new_v4());
+    let for_ada = json_of(
+        send(
+            &app,
+            body(
+                ada.id,
+                "IN_APP",
+                json!({"idempotencyKey": key, "message": "for ada"}),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // Another user's call with the same key is not a repeat: it stores, and never answers
+    // with the first user's notification.
+    let for_bob = json_of(
+        send(
+            &app,
+            body(
+                bob.id,
+                "IN_APP",
+                json!({"idempotencyKey": key, "message": "for bob"}),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(for_bob["userId"], bob.id.to_string());
+    assert_eq!(for_bob["message"], "for bob");
+    assert_ne!(for_bob["id"], for_ada["id"]);
+    assert_eq!(stored(&app, ada.id).await.len(), 1);
+    assert_eq!(stored(&app, bob.id).await.len(), 1);
+    // Each user's repeat still finds their own.
+    let again = json_of(
+        send(&app, body(bob.id, "IN_APP", json!({"idempotencyKey": key}))).await,
+        200,
+    )
+    .await;
+    assert_eq!(again, for_bob);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_service_token_issued_in_the_future_is_refused() {
+    let app = app().await;
+    let ada = user(&app, "ada");
+    let secret = app.env.get("INTERNAL_JWT_SECRET").unwrap().to_owned();
+    // Five minutes by its own claims, usable for a day and five minutes from now.
+    let iat = chrono::Utc::now().timestamp() + 86_400;
+    let claims = json!({
+        "sub": "worker", "typ": "service", "iss": "tessera-internal", "aud": "tessera-internal",
+        "iat": iat, "exp": iat + 300, "jti": Uuid::new_v4(),
+    });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    let res = app
+        .client
+        .post(app.url("/notifications/send"))
+        .bearer_auth(token)
+        .json(&body(ada.id, "IN_APP", json!({})))
+        .send()
+        .await
+        .unwrap();
+    problem(res, 401).await;
+    assert!(stored(&app, ada.id).await.is_empty());
+    app.shutdown().await;
+}

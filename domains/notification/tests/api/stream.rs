@@ -162,3 +162,41 @@ async fn a_stream_ends_when_its_token_expires() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_user_may_hold_only_so_many_streams_open() {
+    let app = app_with(&[
+        ("SSE_MAX_STREAMS_PER_USER", "2"),
+        ("SSE_HEARTBEAT_INTERVAL", "100ms"),
+    ])
+    .await;
+    let ada = user(&app, "ada");
+    let bob = user(&app, "bob");
+    let first = Sse::open(&app, &ada.token).await;
+    let _second = Sse::open(&app, &ada.token).await;
+    let res = get(
+        &app,
+        &format!("/notifications/stream?access_token={}", ada.token),
+        None,
+    )
+    .await;
+    assert!(res.headers().contains_key("retry-after"));
+    let body = problem(res, 429).await;
+    assert_eq!(body["type"], "urn:tessera:problem:rate-limited");
+    // Another user is not affected.
+    let _bob = Sse::open(&app, &bob.token).await;
+    // A closed stream frees its place (the server notices at its next heartbeat at the latest).
+    drop(first);
+    eventually(Duration::from_secs(5), "a place to free up", || async {
+        let res = get(
+            &app,
+            &format!("/notifications/stream?access_token={}", ada.token),
+            None,
+        )
+        .await;
+        (res.status() == 200).then_some(())
+    })
+    .await
+    .unwrap();
+    app.shutdown().await;
+}

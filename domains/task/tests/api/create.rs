@@ -94,6 +94,12 @@ async fn each_invalid_create_names_its_field_and_creates_nothing() {
     let cases = [
         (json!({"title": ""}), vec!["title"]),
         (json!({"title": "   \t "}), vec!["title"]),
+        // Invisible characters alone look exactly like an empty title.
+        (json!({"title": "\u{200B}\u{2060}\u{FEFF}"}), vec!["title"]),
+        (
+            json!({"title": " \u{00AD} \u{200D}\u{180E} "}),
+            vec!["title"],
+        ),
         (json!({"title": "x".repeat(201)}), vec!["title"]),
         (
             json!({"title": "ok", "description": "d".repeat(5001)}),

@@ -72,6 +72,8 @@ async fn every_invalid_value_is_a_400_naming_its_field() {
     let cases = [
         (json!({"name": ""}), vec!["name"]),
         (json!({"name": "   "}), vec!["name"]),
+        (json!({"name": "\u{200B}\u{FEFF}"}), vec!["name"]),
+        (json!({"name": "\u{3164}\u{2060}\u{00AD}"}), vec!["name"]),
         (json!({"name": "n".repeat(101)}), vec!["name"]),
         (json!({"bio": "b".repeat(501)}), vec!["bio"]),
         (
