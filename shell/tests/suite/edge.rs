@@ -458,7 +458,11 @@ pub async fn every_spelling_of_a_path_meets_the_same_edge_rules(kind: Kind) {
     )
     .unwrap();
     for path in INTERNAL_SPELLINGS {
-        for (who, token) in [("no token", None), ("a user token", Some(user.as_str())), ("a service token", Some(service.as_str()))] {
+        for (who, token) in [
+            ("no token", None),
+            ("a user token", Some(user.as_str())),
+            ("a service token", Some(service.as_str())),
+        ] {
             let status = raw(&d, "POST", path, token, &send).await;
             assert_eq!(status, 404, "POST {path} with {who}");
         }
@@ -484,7 +488,11 @@ pub async fn every_spelling_of_a_path_meets_the_same_edge_rules(kind: Kind) {
 
     // Routing and proxying: every spelling reaches the route the plain one reaches.
     for path in TASKS_SPELLINGS {
-        assert_eq!(raw(&d, "GET", path, Some(&user), b"").await, 200, "GET {path} with a token");
+        assert_eq!(
+            raw(&d, "GET", path, Some(&user), b"").await,
+            200,
+            "GET {path} with a token"
+        );
     }
 
     // The strict limit counts every spelling of login against one budget.
@@ -496,7 +504,9 @@ pub async fn every_spelling_of_a_path_meets_the_same_edge_rules(kind: Kind) {
         .unwrap();
         assert_eq!(raw(&d, "POST", path, None, &body).await, 401, "POST {path}");
     }
-    let body = serde_json::to_vec(&json!({"email": "spell@example.com", "password": "wrong-password"})).unwrap();
+    let body =
+        serde_json::to_vec(&json!({"email": "spell@example.com", "password": "wrong-password"}))
+            .unwrap();
     assert_eq!(
         raw(&d, "POST", "/auth/%6c%6f%67%69%6e", None, &body).await,
         429,
@@ -533,7 +543,11 @@ pub async fn a_slow_or_abandoned_body_is_answered_at_the_edge_and_blames_no_upst
         let mut socket = connect(&d.base).await;
         socket.write_all(post(100).as_bytes()).await.unwrap();
         socket.write_all(b"{\"title\":").await.unwrap();
-        assert_eq!(read_status(&mut socket, wait).await, Some(408), "a stalled body");
+        assert_eq!(
+            read_status(&mut socket, wait).await,
+            Some(408),
+            "a stalled body"
+        );
     }
     // A client that leaves half-way through its body.
     for _ in 0..3 {
@@ -545,11 +559,19 @@ pub async fn a_slow_or_abandoned_body_is_answered_at_the_edge_and_blames_no_upst
     // A body announced over the limit: 413 before it is read.
     let mut socket = connect(&d.base).await;
     socket.write_all(post(1_000_000).as_bytes()).await.unwrap();
-    assert_eq!(read_status(&mut socket, wait).await, Some(413), "an oversized body");
+    assert_eq!(
+        read_status(&mut socket, wait).await,
+        Some(413),
+        "an oversized body"
+    );
     // One more stall, so the abandoned requests above are surely over.
     let mut socket = connect(&d.base).await;
     socket.write_all(post(100).as_bytes()).await.unwrap();
-    assert_eq!(read_status(&mut socket, wait).await, Some(408), "a stalled body");
+    assert_eq!(
+        read_status(&mut socket, wait).await,
+        Some(408),
+        "a stalled body"
+    );
 
     // None of it was the task service's fault: it is still called, and was never counted down.
     let res = d
@@ -569,7 +591,11 @@ pub async fn a_slow_or_abandoned_body_is_answered_at_the_edge_and_blames_no_upst
             .await
             .unwrap();
         assert_eq!(
-            counter(&metrics, "gateway_upstream_failures_total", &["upstream=\"task\""]),
+            counter(
+                &metrics,
+                "gateway_upstream_failures_total",
+                &["upstream=\"task\""]
+            ),
             0.0,
             "{metrics}"
         );
@@ -642,7 +668,11 @@ pub async fn an_ipv6_client_is_limited_by_its_64(kind: Kind) {
         statuses.push(from(ip).await.unwrap().status().as_u16());
     }
     assert_eq!(statuses, vec![401, 401, 401, 401, 429]);
-    assert_eq!(from("2001:db8:1:3::a").await.unwrap().status(), 401, "the next /64");
+    assert_eq!(
+        from("2001:db8:1:3::a").await.unwrap().status(),
+        401,
+        "the next /64"
+    );
 
     // The auth service's login throttle: two failures per /64.
     let mut statuses = Vec::new();
@@ -678,14 +708,23 @@ pub async fn every_answer_varies_by_origin(kind: Kind) {
             .filter(|t| t.trim().eq_ignore_ascii_case("origin"))
             .count()
     };
-    for origin in [None, Some("http://localhost:3000"), Some("https://evil.example.net")] {
+    for origin in [
+        None,
+        Some("http://localhost:3000"),
+        Some("https://evil.example.net"),
+    ] {
         for path in ["/health", "/tasks", "/no-such-route"] {
             let mut req = d.client.get(d.url(path));
             if let Some(o) = origin {
                 req = req.header("origin", o);
             }
             let res = req.send().await.unwrap();
-            assert_eq!(varies(&res), 1, "GET {path} from {origin:?}: {:?}", res.headers());
+            assert_eq!(
+                varies(&res),
+                1,
+                "GET {path} from {origin:?}: {:?}",
+                res.headers()
+            );
         }
         if let Some(o) = origin {
             let res = d

@@ -333,13 +333,19 @@ async fn headers_named_in_connection_stay_on_their_hop() {
     let answer = read_response(&mut socket, WAIT).await.to_ascii_lowercase();
     let (response_head, body) = answer.split_once("\r\n\r\n").unwrap();
     assert!(response_head.starts_with("http/1.1 200"), "{answer}");
-    assert!(response_head.contains("x-upstream: fake"), "{response_head}");
+    assert!(
+        response_head.contains("x-upstream: fake"),
+        "{response_head}"
+    );
     assert!(!response_head.contains("x-up-hop"), "{response_head}");
     let upstream_head = serde_json::from_str::<Value>(body).unwrap()["head"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(upstream_head.contains("x-kept: end to end"), "{upstream_head}");
+    assert!(
+        upstream_head.contains("x-kept: end to end"),
+        "{upstream_head}"
+    );
     assert!(!upstream_head.contains("x-hop-secret"), "{upstream_head}");
     split.stop_all().await;
 }
