@@ -118,6 +118,12 @@ pub async fn forward(
     let response = match sent {
         Err(_) => return Err(upstream.failed("timeout", &request_id.0)),
         Ok(Err(e)) if e.is_connect() => return Err(upstream.failed("connect", &request_id.0)),
+        // A request the client could not even build says nothing about the upstream.
+        Ok(Err(e)) if e.is_builder() => {
+            return Err(ApiError::Internal(
+                anyhow::Error::new(e.without_url()).context("building the upstream request"),
+            ));
+        }
         Ok(Err(e)) => {
             // reqwest's message names the URL, and `?access_token=` lives in its query.
             tracing::warn!(
