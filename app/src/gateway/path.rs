@@ -8,8 +8,9 @@
 //! `/tasks/%2e%2e/notifications/send` then slipped past the rules that the plain spelling meets.
 //! The canonical form follows RFC 3986 section 6.2.2: percent-encoded unreserved characters are
 //! decoded (and the remaining escapes upper-cased), dot segments are removed (section 5.2.4),
-//! and runs of `/` are merged. Reserved characters stay encoded, so `%2F` never becomes a
-//! segment boundary.
+//! and runs of `/` are merged. A raw `\` counts as `/`, as it does for browsers and for the
+//! proxy's URL parser (the WHATWG URL standard), so the upstream never sees a path the rules did
+//! not. Reserved characters stay encoded, so `%2F` never becomes a segment boundary.
 
 /// The canonical spelling of the path `raw` (without its query), or `None` when `raw` is
 /// already canonical.
@@ -18,7 +19,7 @@ pub fn canonical(raw: &str) -> Option<String> {
         // `*` (OPTIONS) and the like: not a path any rule or route knows.
         return None;
     }
-    let decoded = decode_unreserved(raw);
+    let decoded = decode_unreserved(raw).replace('\\', "/");
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/').skip(1) {
         match segment {
@@ -130,6 +131,9 @@ mod tests {
             ("/a%2fb", "/a%2Fb"),
             ("/%zz/%4", "/%zz/%4"),
             ("/..", "/"),
+            ("/notifications\\send", "/notifications/send"),
+            ("/notifications/x\\..\\send", "/notifications/send"),
+            ("/tasks/a%5Cb", "/tasks/a%5Cb"),
         ] {
             let got = canonical(raw);
             let shown = got.as_deref().unwrap_or(raw);

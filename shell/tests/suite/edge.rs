@@ -424,6 +424,8 @@ const INTERNAL_SPELLINGS: &[&str] = &[
     "/notifications/x/%2E%2E/send",
     "/tasks/../notifications/send",
     "/tasks/%2e%2e/notifications/send",
+    "/notifications\\send",
+    "/notifications/x\\..\\send",
 ];
 
 /// Spellings of `/tasks`, which needs an access token.
