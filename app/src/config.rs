@@ -258,6 +258,9 @@ impl FromStr for LogFormat {
     }
 }
 
+/// The largest request body accepted unless `BODY_LIMIT_BYTES` says otherwise (64 KiB).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
 /// The HTTP listener and request limits.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -279,7 +282,7 @@ impl HttpSettings {
         Ok(Self {
             host: env.get("HOST").unwrap_or("0.0.0.0").to_owned(),
             port: env.parse_or("PORT", default_port)?,
-            body_limit: env.parse_or("BODY_LIMIT_BYTES", 64 * 1024)?,
+            body_limit: env.parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
             shutdown_timeout: env.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(10))?,
             workers: env.parse_or(
                 "HTTP_WORKERS",

@@ -40,6 +40,12 @@ pub enum ApiError {
     /// The route exists but not for this method (405).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request body did not arrive in time (408).
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout {
+        /// The read deadline in seconds.
+        secs: u64,
+    },
     /// A unique conflict (409).
     #[error("{0}")]
     Conflict(String),
@@ -128,6 +134,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::RequestTimeout { .. } => ("request-timeout", "Request timeout"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType(_) => {
@@ -202,6 +209,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,8 +1,16 @@
-//! The client's address, trusting `X-Forwarded-For` only from configured proxies.
+//! The client's address, trusting `X-Forwarded-For` only from configured proxies, and the key
+//! per-address limits count it under.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::{HttpMessage, HttpRequest, web};
+
+use crate::tokens::Tokens;
+
+/// The header in which the gateway's proxy hands a service the client address, as a client-hop
+/// token signed with `INTERNAL_JWT_SECRET` ([`Tokens::issue_client_hop`]). Clients cannot set it:
+/// the gateway strips client-sent `X-Tessera-*` headers, and they cannot sign one anyway.
+pub const CLIENT_HOP_HEADER: &str = "x-tessera-client";
 
 /// The proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`: comma-separated IPs or
 /// CIDR ranges such as `172.16.0.0/12`, for a gateway whose container address is not fixed).
@@ -82,6 +90,22 @@ impl TrustedProxies {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+impl ClientAddr {
+    /// The key every per-address limit counts this client under: an IPv4 address as it is, an
+    /// IPv6 address by its /64. One IPv6 subscriber usually holds a whole /64 (RFC 6177), so
+    /// counting single addresses would hand one client 2^64 fresh budgets. IPv4-mapped IPv6
+    /// addresses count as the IPv4 address they carry.
+    pub fn limit_key(&self) -> IpAddr {
+        match self.0 {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+            },
+        }
+    }
+}
+
 /// The client IP of `req`: the one the gateway resolved in this process, else the peer address,
 /// or, when the peer is a trusted proxy, the last address in `X-Forwarded-For` that is not
 /// itself a trusted proxy.
@@ -91,6 +115,30 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> Option<IpAddr> 
     }
     let peer = req.peer_addr()?.ip();
     Some(resolve(peer, forwarded_for(req), trusted))
+}
+
+/// The client IP as a service behind the gateway sees it: the address the gateway resolved in
+/// this process, else the one a valid client-hop token from the gateway's proxy names
+/// ([`CLIENT_HOP_HEADER`]), else [`client_ip`] (a service called directly, or from behind
+/// `TRUSTED_PROXIES`).
+pub fn service_client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> Option<IpAddr> {
+    if let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>() {
+        return Some(*ip);
+    }
+    if let Some(token) = req
+        .headers()
+        .get(CLIENT_HOP_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        let tokens = req.app_data::<web::Data<Tokens>>();
+        match tokens.map(|t| t.verify_client_hop(token)) {
+            Some(Ok(ip)) => return Some(ip),
+            // Not fatal: the peer address still counts, but every client then shares it.
+            Some(Err(e)) => tracing::warn!(error = %e, "client-hop token refused"),
+            None => tracing::warn!("Tokens missing from app data; client-hop token ignored"),
+        }
+    }
+    client_ip(req, trusted)
 }
 
 fn forwarded_for(req: &HttpRequest) -> Vec<IpAddr> {
@@ -142,6 +190,16 @@ mod tests {
         let err = TrustedProxies::parse(&["10.0.0.0/33".to_owned()]).err();
         assert!(err.unwrap_or_default().contains("10.0.0.0/33"));
         assert!(TrustedProxies::parse(&["proxy".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64() {
+        let key = |s: &str| ClientAddr(ip(s)).limit_key();
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), ip("2001:db8:1:2::"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("198.51.100.7"), ip("198.51.100.7"));
+        assert_eq!(key("::ffff:198.51.100.7"), ip("198.51.100.7"));
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! Access tokens are for users (`typ: access`, signed with `JWT_SECRET`); service tokens are for
 //! internal calls between processes (`typ: service`, signed with `INTERNAL_JWT_SECRET`). The
 //! algorithm is pinned, `iss` and `aud` are required and checked, and each extractor accepts only
-//! its own `typ`, so neither kind of token works where the other is expected.
+//! its own `typ`, so neither kind of token works where the other is expected. A third kind,
+//! the client-hop token (`typ: client-hop`, also `INTERNAL_JWT_SECRET`), is how the gateway tells
+//! a service which client a proxied request comes from; it authorises nothing.
 
 use std::future::{Ready, ready};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -31,6 +34,10 @@ pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(300);
 /// it the token is refused: a service token "issued" in an hour would otherwise pass the
 /// five-minute check on `exp - iat` and live an hour and five minutes.
 pub const ISSUED_AT_LEEWAY: Duration = Duration::from_secs(30);
+/// Client-hop tokens live this long: each is made for one proxied request and used at once.
+pub const CLIENT_HOP_TTL: Duration = Duration::from_secs(30);
+/// `typ` of client-hop tokens.
+const CLIENT_HOP: &str = "client-hop";
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +82,27 @@ pub struct ServiceClaims {
     pub exp: i64,
     /// A unique token id.
     pub jti: Uuid,
+}
+
+/// The claims of a client-hop token: the gateway vouching, for one proxied request, for the
+/// client address it resolved (`TRUSTED_PROXIES` and all), so the service behind it needs no
+/// network configuration to tell clients apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientHopClaims {
+    /// Always `gateway`.
+    pub sub: String,
+    /// Always `client-hop`, so it is never mistaken for a service token.
+    pub typ: String,
+    /// Always [`INTERNAL`].
+    pub iss: String,
+    /// Always [`INTERNAL`].
+    pub aud: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at, [`CLIENT_HOP_TTL`] after `iat`.
+    pub exp: i64,
+    /// The client's address.
+    pub addr: IpAddr,
 }
 
 /// Why a token was refused; the client only ever sees a generic 401.
@@ -195,6 +223,39 @@ impl Tokens {
             &claims,
             &self.service_enc,
         )?)
+    }
+
+    /// Issues a client-hop token naming the client `addr` of one proxied request.
+    pub fn issue_client_hop(&self, addr: IpAddr) -> anyhow::Result<String> {
+        let iat = now();
+        let claims = ClientHopClaims {
+            sub: "gateway".to_owned(),
+            typ: CLIENT_HOP.to_owned(),
+            iss: INTERNAL.to_owned(),
+            aud: INTERNAL.to_owned(),
+            iat,
+            exp: iat + CLIENT_HOP_TTL.as_secs() as i64,
+            addr,
+        };
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.service_enc,
+        )?)
+    }
+
+    /// Verifies a client-hop token; `Ok` is the client address it names.
+    pub fn verify_client_hop(&self, token: &str) -> Result<IpAddr, TokenError> {
+        let claims =
+            decode::<ClientHopClaims>(token, &self.service_dec, &self.service_validation)?.claims;
+        if claims.typ != CLIENT_HOP {
+            return Err(TokenError::Claims("not a client-hop token"));
+        }
+        if claims.exp - claims.iat > CLIENT_HOP_TTL.as_secs() as i64 {
+            return Err(TokenError::Claims("client-hop token lives too long"));
+        }
+        issued_in_the_past(claims.iat)?;
+        Ok(claims.addr)
     }
 
     /// Verifies a service token and its claims.
@@ -421,6 +482,24 @@ mod tests {
             t.verify_access(&signed(&"a".repeat(40), &access(now())))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_client_hop_token_names_the_client_and_is_no_service_token() {
+        let t = tokens();
+        let addr: IpAddr = "2001:db8::7".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let hop = t.issue_client_hop(addr).unwrap_or_default();
+        assert_eq!(t.verify_client_hop(&hop).ok(), Some(addr));
+        assert!(t.verify_service(&hop).is_err());
+        let service = t.issue_service("worker").unwrap_or_default();
+        assert!(t.verify_client_hop(&service).is_err());
+        // Like service tokens, a hop token dated in the future is refused.
+        let future = now() + 3600;
+        let claims = serde_json::json!({
+            "sub": "gateway", "typ": CLIENT_HOP, "iss": INTERNAL, "aud": INTERNAL,
+            "iat": future, "exp": future + 30, "addr": addr,
+        });
+        assert!(t.verify_client_hop(&signed(&"b".repeat(40), &claims)).is_err());
     }
 
     #[actix_web::test]

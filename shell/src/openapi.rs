@@ -9,9 +9,10 @@
 //!   committed `openapi.json`, what the gateway serves at `/openapi.json`);
 //! - the operational routes `/health`, `/ready` and `/metrics` (tag `operations`);
 //! - the error responses every operation of a kind can give, as problem+json: 400/413/415 where
-//!   there is a JSON body, 401 where there is a token, and on every public operation 429 (the
-//!   gateway's rate limit) and 503 (a dependency or a service is down); an operation's own
-//!   description of a status wins;
+//!   there is a JSON body, 401 where there is a token, 408 on public operations with a body (the
+//!   gateway's body read deadline), and on every public operation 429 (the gateway's rate limit)
+//!   and 503 (a dependency or a service is down); an operation's own description of a status
+//!   wins;
 //! - the `X-Request-Id` header on every response, `Retry-After` on 429/503 and
 //!   `WWW-Authenticate` on 401;
 //! - the security schemes, and only the schemas and tags a document uses.
@@ -215,6 +216,11 @@ fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
         ),
         ("401", "Unauthorized", unauthorized),
         (
+            "408",
+            "RequestTimeout",
+            problem("The body did not arrive within the gateway's read deadline (10 s by default)"),
+        ),
+        (
             "413",
             "PayloadTooLarge",
             problem("The body is larger than the limit (64 KiB by default)"),
@@ -336,6 +342,7 @@ fn finish(doc: &mut OpenApi, public: bool) {
                 let applies = match *status {
                     "400" => has_body || has_params,
                     "401" => has_token,
+                    "408" => has_body && public,
                     "413" | "415" => has_body,
                     "429" => public,
                     "503" => true,

@@ -220,6 +220,31 @@ fn the_split_file_has_every_service_the_design_names() {
 }
 
 #[test]
+fn the_split_services_tell_clients_apart_without_network_configuration() {
+    // The gateway names each request's client in a client-hop token signed with
+    // INTERNAL_JWT_SECRET, so no service has to recognise the gateway by its address: no fixed
+    // subnet, no pinned container address, no TRUSTED_PROXIES behind the gateway.
+    let split = Compose::split();
+    assert!(
+        split.doc["networks"]["default"]["ipam"].is_null(),
+        "compose.split.yml: the default network needs no fixed subnet"
+    );
+    for app in app_containers(&split) {
+        assert!(
+            split.service(&app)["networks"]["default"]["ipv4_address"].is_null(),
+            "compose.split.yml: {app} needs no fixed address"
+        );
+        if app != "gateway" {
+            assert!(
+                !split.env(&app).contains_key("TRUSTED_PROXIES"),
+                "compose.split.yml: {app} sets TRUSTED_PROXIES; behind the gateway the client \
+                 address comes in the client-hop token"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_mono_file_has_every_service_the_design_names() {
     let mono = Compose::mono();
     let expected = set(&["app", "postgres", "redis", "mailpit"]);

@@ -4,7 +4,9 @@
 //! other origin gets 403 problem+json. Actual requests from an allowed origin get
 //! `Access-Control-Allow-Origin`; others get no CORS headers, so the browser withholds the
 //! response while non-browser clients (which send no `Origin`) are unaffected. No cookies are
-//! used, so credentials are never allowed.
+//! used, so credentials are never allowed. Every answer carries `Vary: Origin`, the refusals and
+//! the answers without CORS headers included: each depends on the request's `Origin`, so a
+//! shared cache must not hand one origin's answer to another.
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -95,7 +97,21 @@ impl CorsPolicy {
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSED),
         );
-        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        Self::vary(headers);
+    }
+
+    /// Adds `Vary: Origin` unless the response already varies by it (or by everything).
+    pub fn vary(headers: &mut HeaderMap) {
+        let already = headers.get_all(header::VARY).any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .any(|t| t == "*" || t.eq_ignore_ascii_case("origin"))
+            })
+        });
+        if !already {
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
     }
 
     /// The status and headers of a preflight answer. Requested headers outside the allowed set
@@ -196,5 +212,17 @@ mod tests {
             Verdict::Plain
         );
         assert_eq!(p.decide(&Method::GET, &HeaderMap::new()), Verdict::Plain);
+    }
+
+    #[test]
+    fn vary_origin_is_added_once() {
+        let mut h = headers(&[("vary", "Accept-Encoding")]);
+        CorsPolicy::vary(&mut h);
+        CorsPolicy::vary(&mut h);
+        let values: Vec<&str> = h
+            .get_all(header::VARY)
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(values, vec!["Accept-Encoding", "Origin"]);
     }
 }

@@ -1,6 +1,8 @@
 //! Rate limits with actix-governor, keyed by the client IP (`X-Forwarded-For` only from trusted
-//! proxies): a general limit per client on every route but the operational ones, and a stricter
-//! one on the routes that guess or create credentials.
+//! proxies; IPv6 clients by their /64, [`ClientAddr::limit_key`]): a general limit per client on
+//! every route but the operational ones, and a stricter one on the routes that guess or create
+//! credentials. Paths are compared in their canonical spelling (the gateway's `edge` layer
+//! rewrites them first), so `/auth/%6Cogin` counts as `/auth/login`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use actix_web::dev::ServiceRequest;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 
 use crate::error::ApiError;
-use crate::net::{TrustedProxies, client_ip};
+use crate::net::{ClientAddr, TrustedProxies, client_ip};
 
 /// Routes with the stricter limit: they guess passwords, create accounts or send e-mail.
 pub const STRICT_ROUTES: &[&str] = &[
@@ -37,6 +39,10 @@ pub enum Scope {
 
 impl Scope {
     fn counts(self, path: &str) -> bool {
+        let path = match path.len() {
+            0 | 1 => path,
+            _ => path.trim_end_matches('/'),
+        };
         match self {
             Scope::General => !EXEMPT_ROUTES.contains(&path),
             Scope::Strict => STRICT_ROUTES.contains(&path),
@@ -51,8 +57,8 @@ impl Scope {
     }
 }
 
-/// The key of a request: its client IP, or `None` for requests the limiter does not count
-/// (whitelisted, so governor passes them through).
+/// The key of a request: its client's [`ClientAddr::limit_key`], or `None` for requests the
+/// limiter does not count (whitelisted, so governor passes them through).
 #[derive(Clone)]
 pub struct ClientKey {
     scope: Scope,
@@ -69,7 +75,9 @@ impl KeyExtractor for ClientKey {
         }
         // No peer address only happens on non-TCP listeners; they share one bucket.
         Ok(Some(
-            client_ip(req.request(), &self.trusted).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            client_ip(req.request(), &self.trusted)
+                .map(|ip| ClientAddr(ip).limit_key())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         ))
     }
 
@@ -121,6 +129,7 @@ mod tests {
         assert!(Scope::General.counts("/tasks"));
         assert!(!Scope::General.counts("/health"));
         assert!(Scope::Strict.counts("/auth/login"));
+        assert!(Scope::Strict.counts("/auth/login/"));
         assert!(!Scope::Strict.counts("/auth/me"));
     }
 }

@@ -12,16 +12,22 @@
 pub mod breaker;
 pub mod cors;
 pub mod limit;
+pub mod path;
 pub mod proxy;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::Uri;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
 use prometheus::{IntCounterVec, Opts};
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +36,7 @@ use self::cors::{CorsPolicy, Verdict};
 use self::limit::{LimitConfig, Scope};
 use self::proxy::Upstream;
 use crate::clients::NOTIFICATION_URL_VAR;
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, DEFAULT_BODY_LIMIT, Env};
 use crate::error::ApiError;
 use crate::module::{BoxFuture, Platform, ReadyCheck};
 use crate::net::{ClientAddr, TrustedProxies, client_ip};
@@ -78,7 +84,7 @@ const STRIPPED_HEADER_PREFIXES: &[&str] = &[
 pub struct GatewaySettings {
     /// Requests per minute per client IP (`RATE_LIMIT_PER_MINUTE`, 100).
     pub rate_per_minute: u32,
-    /// Requests per minute per client IP on login, register and forgot-password
+    /// Requests per minute per client IP on login, register, forgot- and reset-password
     /// (`AUTH_RATE_LIMIT_PER_MINUTE`, 10).
     pub auth_rate_per_minute: u32,
     /// `CORS_ORIGINS` (`http://localhost:3000`).
@@ -91,6 +97,10 @@ pub struct GatewaySettings {
     pub connect_timeout: Duration,
     /// `BREAKER_FAILURES` (5) and `BREAKER_OPEN_FOR` (5 s).
     pub breaker: BreakerSettings,
+    /// The largest request body the edge reads (`BODY_LIMIT_BYTES`, 64 KiB): 413 beyond.
+    pub body_limit: usize,
+    /// How long the edge waits for a whole request body (`BODY_READ_TIMEOUT`, 10 s): 408 after.
+    pub body_timeout: Duration,
 }
 
 impl GatewaySettings {
@@ -121,6 +131,11 @@ impl GatewaySettings {
                 failures: at_least_one("BREAKER_FAILURES", env.parse_or("BREAKER_FAILURES", 5)?)?,
                 open_for: env.duration_or("BREAKER_OPEN_FOR", Duration::from_secs(5))?,
             },
+            body_limit: env.parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
+            body_timeout: positive(
+                "BODY_READ_TIMEOUT",
+                env.duration_or("BODY_READ_TIMEOUT", Duration::from_secs(10))?,
+            )?,
         })
     }
 }
@@ -135,11 +150,23 @@ fn at_least_one(name: &str, value: u32) -> Result<u32, ConfigError> {
     Ok(value)
 }
 
+fn positive(name: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::Invalid {
+            name: name.to_owned(),
+            reason: "must be positive".to_owned(),
+        });
+    }
+    Ok(value)
+}
+
 /// What the gateway's middlewares read from the app data.
 #[derive(Clone, Default)]
 pub struct EdgeState {
     cors: CorsPolicy,
     trusted: Arc<TrustedProxies>,
+    body_limit: usize,
+    body_timeout: Duration,
 }
 
 /// A built gateway: its checks, its upstreams, its limiters and documents.
@@ -218,6 +245,8 @@ impl Gateway {
             edge: web::Data::new(EdgeState {
                 cors: settings.cors,
                 trusted: settings.trusted,
+                body_limit: settings.body_limit,
+                body_timeout: settings.body_timeout,
             }),
             upstreams,
             general,
@@ -251,7 +280,8 @@ impl Gateway {
                                     if e.is_connect() {
                                         "not reachable".to_owned()
                                     } else {
-                                        e.to_string()
+                                        // reqwest's message names the URL; no URL leaves here.
+                                        e.without_url().to_string()
                                     }
                                 })?;
                             if res.status().is_success() {
@@ -276,7 +306,7 @@ impl Gateway {
         self.general.clone()
     }
 
-    /// The stricter limit on login, register and forgot-password.
+    /// The stricter limit on login, register, forgot- and reset-password.
     pub fn strict_limit(&self) -> LimitConfig {
         self.strict.clone()
     }
@@ -394,18 +424,30 @@ async fn pass(
         .map(|r| r.map_into_boxed_body().map_into_left_body())
 }
 
-/// The outermost gateway layer (inside telemetry): CORS. Answers preflights itself and adds the
-/// CORS headers to every response for an allowed origin, rate-limit and auth refusals included.
+/// The outermost gateway layer (inside telemetry): rewrites the path to its canonical spelling
+/// ([`path::canonical`]) so every later layer, the router and the proxy see one and the same
+/// path, then CORS. Answers preflights itself and adds the CORS headers to every response for an
+/// allowed origin, rate-limit and auth refusals included; every response varies by `Origin`.
 /// Passes everything through when the gateway is not mounted.
 pub async fn edge(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<EdgeState>>().cloned() else {
         return pass(req, next).await;
     };
+    if let Err(err) = canonicalise(&mut req) {
+        let mut res = req.into_response(err.error_response());
+        CorsPolicy::vary(res.headers_mut());
+        return Ok(res.map_into_right_body());
+    }
     match state.cors.decide(req.method(), req.headers()) {
-        Verdict::Plain => pass(req, next).await,
+        Verdict::Plain => {
+            // The answer would differ for an allowed origin, so caches must key on it too.
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            CorsPolicy::vary(res.headers_mut());
+            Ok(res.map_into_left_body())
+        }
         Verdict::Allowed(origin) => {
             let mut res = next.call(req).await?.map_into_boxed_body();
             CorsPolicy::response_headers(origin, res.headers_mut());
@@ -419,16 +461,37 @@ pub async fn edge(
         }
         Verdict::Refused => {
             let err = ApiError::Forbidden("this origin may not call the API".to_owned());
-            Ok(req
-                .into_response(err.error_response())
-                .map_into_right_body())
+            let mut res = req.into_response(err.error_response());
+            CorsPolicy::vary(res.headers_mut());
+            Ok(res.map_into_right_body())
         }
     }
 }
 
+/// Rewrites the request's path to its canonical spelling, for the rest of the stack and the
+/// router alike (the way actix's `NormalizePath` does it).
+fn canonicalise(req: &mut ServiceRequest) -> Result<(), ApiError> {
+    let Some(canonical) = path::canonical(req.path()) else {
+        return Ok(());
+    };
+    let path_and_query = match req.query_string() {
+        "" => canonical,
+        query => format!("{canonical}?{query}"),
+    };
+    let malformed = || ApiError::bad_request("the request path is malformed");
+    let mut parts = req.head().uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().map_err(|_| malformed())?);
+    let uri = Uri::from_parts(parts).map_err(|_| malformed())?;
+    req.match_info_mut().get_mut().update(&uri);
+    req.head_mut().uri = uri;
+    Ok(())
+}
+
 /// The innermost gateway layer (inside the rate limits): resolves the client address, removes
-/// client-sent forwarding and internal headers, hides internal routes, and checks the access
-/// token of protected routes before any domain (local or remote) is involved.
+/// client-sent forwarding and internal headers, hides internal routes, checks the access token
+/// of protected routes before any domain (local or remote) is involved, and reads the request
+/// body whole within the body limit and deadline, so a slow, oversized or abandoned body is
+/// answered here (408, 413, 400) and never occupies a domain or an upstream.
 pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -447,12 +510,76 @@ pub async fn guard(
         Access::Internal => Some(ApiError::NotFound("no route matches this path".to_owned())),
         Access::User => check_token(&req).err(),
     };
+    let refusal = match refusal {
+        Some(err) => Some(err),
+        None => buffer_body(&mut req, state.body_limit, state.body_timeout)
+            .await
+            .err(),
+    };
     if let Some(err) = refusal {
         return Ok(req
             .into_response(err.error_response())
             .map_into_right_body());
     }
     pass(req, next).await
+}
+
+/// Whether the client announced a body (a length above zero, or chunked).
+pub(crate) fn has_body(headers: &header::HeaderMap) -> bool {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(n) => n > 0,
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+/// Reads the request body into memory, at most `limit` bytes within `deadline`, and puts it back
+/// as the request's payload. A body is at most [`DEFAULT_BODY_LIMIT`]-sized by design, so holding
+/// it is cheap; in exchange a client that stalls, sends too much or disconnects is answered at
+/// the edge and can never pass for an upstream fault (which would count towards its circuit
+/// breaker) nor hold a domain's worker.
+async fn buffer_body(
+    req: &mut ServiceRequest,
+    limit: usize,
+    deadline: Duration,
+) -> Result<(), ApiError> {
+    if !has_body(req.headers()) {
+        return Ok(());
+    }
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut payload = req.take_payload();
+    let read = async {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    let body =
+        tokio::time::timeout(deadline, read)
+            .await
+            .map_err(|_| ApiError::RequestTimeout {
+                secs: deadline.as_secs() + u64::from(deadline.subsec_nanos() > 0),
+            })??;
+    let stream: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
+        Box::pin(futures_util::stream::once(async move { Ok(body) }));
+    req.set_payload(Payload::from(stream));
+    Ok(())
 }
 
 fn strip_headers(headers: &mut header::HeaderMap) {

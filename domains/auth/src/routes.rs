@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use tessera_app::error::{ApiError, Json};
-use tessera_app::net::{TrustedProxies, client_ip};
+use tessera_app::net::{ClientAddr, TrustedProxies, service_client_ip};
 use tessera_app::telemetry::RequestId;
 use tessera_app::tokens::AuthUser;
 use tessera_contracts::problem::Problem;
@@ -28,13 +28,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The key the per-address throttles count the client under (behind the gateway, the address
+/// the gateway vouches for; an IPv6 client by its /64).
 fn ip(req: &HttpRequest) -> String {
     let trusted = req
         .app_data::<web::Data<TrustedProxies>>()
         .map(|t| t.get_ref().clone())
         .unwrap_or_default();
-    client_ip(req, &trusted)
-        .map(|ip| ip.to_string())
+    service_client_ip(req, &trusted)
+        .map(|ip| ClientAddr(ip).limit_key().to_string())
         .unwrap_or_else(|| "unknown".to_owned())
 }
 

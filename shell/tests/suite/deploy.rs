@@ -326,12 +326,9 @@ impl Split {
         };
         for name in ["auth", "user", "task", "notification"] {
             let url = split.databases[name].url.clone();
-            // The services believe the gateway's X-Forwarded-For; the gateway itself trusts no
-            // one here (the test client is the internet).
-            let env = common(vec![
-                ("DATABASE_URL".into(), url),
-                ("TRUSTED_PROXIES".into(), "127.0.0.1".into()),
-            ]);
+            // No TRUSTED_PROXIES, as in compose.split.yml: the gateway names the client of each
+            // request in a signed client-hop token.
+            let env = common(vec![("DATABASE_URL".into(), url)]);
             split.spawn(name, env).await;
         }
         let notification = split.url("notification");

@@ -76,5 +76,10 @@ mod gateway {
         docs_and_the_openapi_document_are_served,
         client_sent_forwarding_headers_do_not_change_the_client_address,
         reset_password_is_under_the_strict_auth_limit,
+        every_spelling_of_a_path_meets_the_same_edge_rules,
+        a_slow_or_abandoned_body_is_answered_at_the_edge_and_blames_no_upstream,
+        clients_behind_the_gateway_are_told_apart_by_the_login_throttle,
+        an_ipv6_client_is_limited_by_its_64,
+        every_answer_varies_by_origin,
     );
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::deploy::{Deployment, Kind, Split, WAIT};
-use crate::edge::counter;
+use crate::edge::{connect, counter, head, read_response};
 
 #[tokio::test]
 async fn one_request_id_is_in_the_logs_of_the_gateway_the_service_and_the_worker() {
@@ -151,8 +151,9 @@ async fn fake_upstream(listener: TcpListener, go_on: tokio::sync::watch::Receive
             let head = String::from_utf8_lossy(&head).to_string();
             if head.starts_with("GET /tasks/echo") {
                 let body = serde_json::to_vec(&json!({"head": head})).unwrap();
+                // `x-up-hop` is named in `Connection`: for this hop only.
                 let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-upstream: fake\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-upstream: fake\r\nconnection: x-up-hop\r\nx-up-hop: 1\r\n\r\n",
                     body.len()
                 );
                 let _ = socket.write_all(reply.as_bytes()).await;
@@ -287,6 +288,106 @@ async fn an_upstream_that_does_not_answer_in_time_is_a_503_not_a_hang() {
     assert!(
         problem["detail"].as_str().unwrap().contains("auth"),
         "{problem}"
+    );
+    split.stop_all().await;
+}
+
+fn gateway_env(var: &str, upstream: String) -> Vec<(String, String)> {
+    vec![
+        ("JWT_SECRET".into(), random_hex(32)),
+        ("INTERNAL_JWT_SECRET".into(), random_hex(32)),
+        (var.into(), upstream),
+    ]
+}
+
+fn access_token(env: &[(String, String)]) -> String {
+    Tokens::new(&TokenSettings::from_env(&Env::from_pairs(env.to_vec())).unwrap())
+        .issue_access(UserId(uuid::Uuid::now_v7()), "hop@example.com", Role::User)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn headers_named_in_connection_stay_on_their_hop() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let (_go_on, wait) = tokio::sync::watch::channel(false);
+    tokio::spawn(fake_upstream(listener, wait));
+    let env = gateway_env("TASK_SERVICE_URL", upstream);
+    let mut split = Split::gateway_alone(&env).await;
+    let token = access_token(&env);
+
+    // Written by hand: HTTP clients manage `Connection` themselves. `head` sends
+    // `connection: close` too; a header may come twice, and both count.
+    let mut socket = connect(&split.url("gateway")).await;
+    let request = head(
+        "GET",
+        "/tasks/echo",
+        &[
+            ("authorization", format!("Bearer {token}")),
+            ("connection", "X-Hop-Secret".to_owned()),
+            ("x-hop-secret", "for the gateway only".to_owned()),
+            ("x-kept", "end to end".to_owned()),
+        ],
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_response(&mut socket, WAIT).await.to_ascii_lowercase();
+    let (response_head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(response_head.starts_with("http/1.1 200"), "{answer}");
+    assert!(
+        response_head.contains("x-upstream: fake"),
+        "{response_head}"
+    );
+    assert!(!response_head.contains("x-up-hop"), "{response_head}");
+    let upstream_head = serde_json::from_str::<Value>(body).unwrap()["head"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        upstream_head.contains("x-kept: end to end"),
+        "{upstream_head}"
+    );
+    assert!(!upstream_head.contains("x-hop-secret"), "{upstream_head}");
+    split.stop_all().await;
+}
+
+#[tokio::test]
+async fn a_failed_upstream_call_logs_no_access_token() {
+    // An upstream that reads the request and hangs up without answering: the HTTP client's
+    // error then quotes the whole URL, query string included.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+        }
+    });
+    let env = gateway_env("NOTIFICATION_SERVICE_URL", upstream);
+    let mut split = Split::gateway_alone(&env).await;
+    let token = access_token(&env);
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{}/notifications/stream?access_token={token}",
+            split.url("gateway")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 503).await;
+    eventually(WAIT, "the failure in the gateway's log", || async {
+        split
+            .logs("gateway")
+            .iter()
+            .any(|l| l.contains("upstream call failed"))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let logs = split.logs("gateway");
+    assert!(
+        logs.iter().all(|l| !l.contains(&token)),
+        "the gateway logged the token:\n{}",
+        logs.join("\n")
     );
     split.stop_all().await;
 }
