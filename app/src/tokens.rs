@@ -499,7 +499,10 @@ mod tests {
             "sub": "gateway", "typ": CLIENT_HOP, "iss": INTERNAL, "aud": INTERNAL,
             "iat": future, "exp": future + 30, "addr": addr,
         });
-        assert!(t.verify_client_hop(&signed(&"b".repeat(40), &claims)).is_err());
+        assert!(
+            t.verify_client_hop(&signed(&"b".repeat(40), &claims))
+                .is_err()
+        );
     }
 
     #[actix_web::test]
