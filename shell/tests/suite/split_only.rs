@@ -391,3 +391,41 @@ async fn a_failed_upstream_call_logs_no_access_token() {
     );
     split.stop_all().await;
 }
+
+#[tokio::test]
+async fn forgot_password_logs_the_same_line_for_known_and_unknown_addresses() {
+    // The auth log must not tell an operator (or whoever reads the logs) which addresses have an
+    // account: the line for a known address and for an unknown one differ only in time and span.
+    let mut d = Deployment::start(Kind::Split, &[]).await;
+    let known = format!("forgot-known-{}@example.com", random_hex(4));
+    d.sign_up(&known, "password123").await;
+    let unknown = format!("forgot-unknown-{}@example.com", random_hex(4));
+    for email in [&known, &unknown] {
+        let res = d
+            .post("/auth/forgot-password", None, json!({"email": email}))
+            .await;
+        assert_eq!(res.status(), 202, "forgot-password for {email}");
+    }
+    let split = d.split();
+    let lines = eventually(WAIT, "two reset lines in the auth log", || async {
+        let lines: Vec<Value> = split
+            .logs("auth")
+            .iter()
+            .filter(|l| l.contains("password reset requested"))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
+        (lines.len() == 2).then_some(lines)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}:\n{}", split.logs("auth").join("\n")));
+    let what = |line: &Value| {
+        let mut line = line.clone();
+        if let Some(fields) = line.as_object_mut() {
+            fields.remove("timestamp");
+            fields.remove("span");
+        }
+        line
+    };
+    assert_eq!(what(&lines[0]), what(&lines[1]));
+    d.stop().await;
+}
