@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fred::prelude::{Client, StreamsInterface};
+use fred::prelude::{Client, LuaInterface, StreamsInterface};
 
 use crate::redis::RedisSettings;
 
@@ -62,8 +62,10 @@ pub struct QueueSettings {
     pub concurrency: usize,
     /// A handler running longer than this fails with a retryable timeout.
     pub handler_timeout: Duration,
-    /// Approximate cap on each topic stream (`MAXLEN ~`). A group lagging further than this
-    /// behind loses the trimmed jobs, so keep it well above any expected backlog.
+    /// Soft cap on each topic stream: beyond it, entries every consumer group has read and
+    /// acknowledged are trimmed. Entries a group still needs are never trimmed, so a lagging
+    /// group makes the stream grow past the cap instead of losing jobs (see
+    /// `scripts::PUBLISH`).
     pub stream_max_len: u64,
 }
 
@@ -178,15 +180,12 @@ impl Queue {
     pub async fn publish(&self, job: &Job) -> anyhow::Result<String> {
         job::validate_name(&job.name)?;
         let json = serde_json::to_string(job)?;
-        let max_len = i64::try_from(self.settings.stream_max_len).unwrap_or(i64::MAX);
         let id: String = self
             .client
-            .xadd(
-                self.stream_key(&job.name),
-                false,
-                ("MAXLEN", "~", max_len),
-                "*",
-                vec![("job", json)],
+            .eval(
+                scripts::PUBLISH,
+                vec![self.stream_key(&job.name)],
+                vec![json, self.settings.stream_max_len.to_string()],
             )
             .await
             .with_context(|| format!("publishing job to {}", job.name))?;

@@ -63,3 +63,37 @@ redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1
 "#;
+
+/// Publishes a job and keeps its topic stream near `cap` without dropping anything a group still
+/// needs. KEYS: topic stream. ARGV: job JSON, cap. Returns the new entry id.
+///
+/// `XADD ... MAXLEN ~ cap` would trim whether or not every consumer group has read and
+/// acknowledged the entries, so a group that lags (its workers stopped) would lose jobs
+/// silently. Instead, once the stream is longer than `cap`, it is trimmed (`MINID`) only up to
+/// the oldest entry some group still needs: the group's oldest pending (delivered, not
+/// acknowledged) entry, else its last delivered one. A stream with no group keeps everything,
+/// since a group created later starts from the beginning. `cap` is therefore a soft cap: a
+/// lagging group makes the stream grow until it catches up (the `lag` gauge shows it).
+pub(crate) const PUBLISH: &str = r#"
+local id = redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
+if redis.call('XLEN', KEYS[1]) <= tonumber(ARGV[2]) then return id end
+local function before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+local keep = nil
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, needed
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then needed = group[i + 1] end
+  end
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 and before(pending[2], needed) then needed = pending[2] end
+  if keep == nil or before(needed, keep) then keep = needed end
+end
+if keep ~= nil then redis.call('XTRIM', KEYS[1], 'MINID', '~', keep) end
+return id
+"#;

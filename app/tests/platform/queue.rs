@@ -1,5 +1,6 @@
 //! The Redis Streams job queue.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -9,7 +10,8 @@ use fred::prelude::StreamsInterface;
 use fred::types::streams::XReadResponse;
 use serde_json::json;
 use tessera_app::queue::{
-    HandlerFuture, Job, JobError, Queue, QueueMetrics, QueueStats, ReplaySelector, Subscription,
+    HandlerFuture, Job, JobError, Queue, QueueMetrics, QueueSettings, QueueStats, ReplaySelector,
+    Subscription,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -563,5 +565,67 @@ async fn invalid_subscriptions_are_refused() -> anyhow::Result<()> {
             .await
             .is_err()
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_group_loses_nothing_when_the_stream_passes_its_cap() -> anyhow::Result<()> {
+    // Regression: `XADD ... MAXLEN ~` trimmed entries a stopped group had not read yet.
+    const JOBS: usize = 300;
+    let redis = TestRedis::new().await?;
+    let queue = redis.queue(QueueSettings {
+        stream_max_len: 10,
+        ..fast_settings()
+    });
+    let topic = "task.created";
+    let (slow_calls, fast_calls) = (Calls::default(), Calls::default());
+
+    // The slow group exists but its workers are stopped while the jobs arrive.
+    let slow = Running::start(
+        &queue,
+        vec![Subscription::new(topic, "slow", flaky(&slow_calls, 0))],
+        "slow-1",
+    );
+    eventually("the slow group to exist", WAIT, || async {
+        Ok(stats_of(&queue, topic, "slow").await.is_ok())
+    })
+    .await?;
+    slow.stop().await?;
+
+    let fast = Running::start(
+        &queue,
+        vec![Subscription::new(topic, "fast", flaky(&fast_calls, 0))],
+        "fast-1",
+    );
+    let mut published = HashSet::new();
+    for n in 0..JOBS {
+        let job = Job::new(topic, json!({ "n": n }));
+        queue.publish(&job).await?;
+        published.insert(job.id);
+    }
+    wait_settled(&queue, topic, "fast").await?;
+    assert_eq!(fast_calls.len(), JOBS);
+    let stream = queue.stream_key(topic);
+    let kept: u64 = redis.client.xlen(&stream).await?;
+    assert_eq!(kept, JOBS as u64, "entries the slow group needs stay");
+
+    let slow = Running::start(
+        &queue,
+        vec![Subscription::new(topic, "slow", flaky(&slow_calls, 0))],
+        "slow-2",
+    );
+    wait_settled(&queue, topic, "slow").await?;
+    slow.stop().await?;
+    let seen: HashSet<_> = slow_calls.all().into_iter().map(|j| j.id).collect();
+    assert_eq!(slow_calls.len(), JOBS, "each job once");
+    assert_eq!(seen, published, "the slow group got every job");
+
+    // With both groups caught up, the next publish trims what everybody has read.
+    queue
+        .publish(&Job::new(topic, json!({ "n": JOBS })))
+        .await?;
+    let kept: u64 = redis.client.xlen(&stream).await?;
+    assert!(kept < JOBS as u64, "read entries are trimmed (kept {kept})");
+    fast.stop().await?;
     Ok(())
 }
