@@ -165,6 +165,41 @@ fn a_missing_secret_fails_fast_naming_the_variable() {
     assert!(stderr.contains("JWT_SECRET must be set"), "{stderr}");
 }
 
+#[cfg(feature = "gateway")]
+#[test]
+fn a_gateway_that_would_time_out_slowed_logins_refuses_to_start() {
+    // A slowed login outliving UPSTREAM_TIMEOUT would count against auth's circuit breaker, so
+    // anyone could open it by guessing wrong at one account: the gateway must not start so.
+    let mut env = secrets();
+    env.extend([
+        ("PORT", free_port().to_string()),
+        ("UPSTREAM_TIMEOUT", "5s".to_owned()),
+        ("LOGIN_MAX_DELAY", "5s".to_owned()),
+    ]);
+    let mut child = shell(&env)
+        .args(["serve", "--services", "gateway"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shell starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the gateway started with UPSTREAM_TIMEOUT = LOGIN_MAX_DELAY");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success());
+    assert!(stderr.contains("UPSTREAM_TIMEOUT"), "{stderr}");
+}
+
 #[cfg(feature = "auth")]
 #[tokio::test]
 async fn serve_migrates_answers_and_exits_zero_on_sigterm() {

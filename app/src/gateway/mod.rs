@@ -79,6 +79,17 @@ const STRIPPED_HEADER_PREFIXES: &[&str] = &[
     "x-tessera-",
 ];
 
+/// The longest the auth service holds a login on purpose (`LOGIN_MAX_DELAY`, see
+/// ARCHITECTURE.md "Login throttling"), when the variable is not set. Shared here because the
+/// gateway must wait longer than that for the auth service.
+pub const DEFAULT_LOGIN_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// What an upstream needs beyond a deliberate login delay (argon2, the database, the hop).
+/// `UPSTREAM_TIMEOUT` must exceed `LOGIN_MAX_DELAY` by at least this much: a slowed login that
+/// timed out would count as an auth failure, and a handful of them (slowed on purpose by
+/// anyone who guesses wrong at one account) would open the breaker and refuse every login.
+pub const LOGIN_DELAY_HEADROOM: Duration = Duration::from_secs(2);
+
 /// Gateway tuning from the environment.
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
@@ -114,6 +125,20 @@ impl GatewaySettings {
             .map_err(|r| invalid("CORS_ORIGINS", r))?;
         let trusted = TrustedProxies::parse(&env.list_or("TRUSTED_PROXIES", &[]))
             .map_err(|r| invalid("TRUSTED_PROXIES", r))?;
+        let upstream_timeout = env.duration_or("UPSTREAM_TIMEOUT", Duration::from_secs(10))?;
+        let login_delay = env.duration_or("LOGIN_MAX_DELAY", DEFAULT_LOGIN_MAX_DELAY)?;
+        // `LOGIN_MAX_DELAY=0s` turns the slowdown off, and with it this constraint.
+        if !login_delay.is_zero() && upstream_timeout < login_delay + LOGIN_DELAY_HEADROOM {
+            return Err(invalid(
+                "UPSTREAM_TIMEOUT",
+                format!(
+                    "must exceed LOGIN_MAX_DELAY ({} ms) by at least {} s, or slowed logins \
+                     time out and open the auth service's circuit breaker",
+                    login_delay.as_millis(),
+                    LOGIN_DELAY_HEADROOM.as_secs()
+                ),
+            ));
+        }
         Ok(Self {
             rate_per_minute: at_least_one(
                 "RATE_LIMIT_PER_MINUTE",
@@ -125,7 +150,7 @@ impl GatewaySettings {
             )?,
             cors,
             trusted: Arc::new(trusted),
-            upstream_timeout: env.duration_or("UPSTREAM_TIMEOUT", Duration::from_secs(10))?,
+            upstream_timeout,
             connect_timeout: env.duration_or("UPSTREAM_CONNECT_TIMEOUT", Duration::from_secs(1))?,
             breaker: BreakerSettings {
                 failures: at_least_one("BREAKER_FAILURES", env.parse_or("BREAKER_FAILURES", 5)?)?,
@@ -652,6 +677,22 @@ mod tests {
         strip_headers(&mut h);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, vec!["x-request-id"]);
+    }
+
+    #[test]
+    fn a_slowed_login_fits_in_the_upstream_timeout() {
+        // The defaults leave the headroom; so must any setting the gateway accepts.
+        let defaults = GatewaySettings::from_env(&Env::from_pairs::<&str, &str>([]));
+        assert!(defaults.is_ok_and(|s| s.upstream_timeout
+            >= DEFAULT_LOGIN_MAX_DELAY + LOGIN_DELAY_HEADROOM));
+        let env = Env::from_pairs([("UPSTREAM_TIMEOUT", "5s"), ("LOGIN_MAX_DELAY", "5s")]);
+        assert!(GatewaySettings::from_env(&env).is_err());
+        let env = Env::from_pairs([("LOGIN_MAX_DELAY", "10s")]);
+        assert!(GatewaySettings::from_env(&env).is_err());
+        let env = Env::from_pairs([("UPSTREAM_TIMEOUT", "3s"), ("LOGIN_MAX_DELAY", "1s")]);
+        assert!(GatewaySettings::from_env(&env).is_ok());
+        let env = Env::from_pairs([("UPSTREAM_TIMEOUT", "300ms"), ("LOGIN_MAX_DELAY", "0s")]);
+        assert!(GatewaySettings::from_env(&env).is_ok());
     }
 
     #[test]

@@ -125,7 +125,10 @@ mod server {
                 10,
                 Duration::from_secs(900),
             )?,
-            login_max_delay: env.duration_or("LOGIN_MAX_DELAY", Duration::from_secs(10))?,
+            login_max_delay: env.duration_or(
+                "LOGIN_MAX_DELAY",
+                tessera_app::gateway::DEFAULT_LOGIN_MAX_DELAY,
+            )?,
             forgot_per_email: limit(
                 &platform,
                 "forgot-email",

@@ -542,6 +542,7 @@ pub async fn a_slow_or_abandoned_body_is_answered_at_the_edge_and_blames_no_upst
             ("BODY_READ_TIMEOUT", "1s"),
             ("BREAKER_FAILURES", "2"),
             ("UPSTREAM_TIMEOUT", "3s"),
+            ("LOGIN_MAX_DELAY", "1s"),
         ],
     )
     .await;
