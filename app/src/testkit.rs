@@ -221,6 +221,17 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// The Prometheus text of `/metrics` (panics when it cannot be read: tests only).
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        res.text().await.expect("the /metrics body")
+    }
+
     /// A pool on `domain`'s test database, for assertions on stored state.
     pub fn pool(&self, domain: &str) -> DbPool {
         let db = self

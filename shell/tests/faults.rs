@@ -169,15 +169,7 @@ async fn wait_mail(to: &str, subject: &str) {
 
 /// A counter of `/metrics` for one topic and group (0 before it is first incremented).
 async fn counter(app: &TestApp, name: &str, topic: &str, group: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let (topic, group) = (format!("topic=\"{topic}\""), format!("group=\"{group}\""));
     text.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&topic) && l.contains(&group))

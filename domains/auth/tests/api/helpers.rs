@@ -26,6 +26,11 @@ pub async fn post(app: &TestApp, path: &str, body: Value) -> Response {
         .expect("request")
 }
 
+/// `POST /auth/refresh` with `token` (a `&str`, `String` or the `refreshToken` of a response).
+pub async fn refresh(app: &TestApp, token: impl serde::Serialize) -> Response {
+    post(app, "/auth/refresh", json!({ "refreshToken": token })).await
+}
+
 pub async fn register(app: &TestApp, email: &str, password: &str) -> Value {
     let res = post(
         app,

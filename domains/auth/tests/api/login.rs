@@ -268,12 +268,7 @@ async fn a_user_deleted_by_an_admin_can_no_longer_log_in_or_refresh() {
     )
     .await
     .unwrap();
-    let res = post(
-        &app,
-        "/auth/refresh",
-        json!({"refreshToken": tokens["refreshToken"]}),
-    )
-    .await;
+    let res = refresh(&app, &tokens["refreshToken"]).await;
     problem(res, 401).await;
     let res = app
         .client
@@ -312,12 +307,7 @@ async fn an_admin_promotion_takes_effect_at_the_next_login() {
     let after = login(&app, "grace@example.com", "password123").await;
     assert_eq!(after["user"]["role"], "ADMIN");
     // A refresh picks the new role up too.
-    let refreshed = post(
-        &app,
-        "/auth/refresh",
-        json!({"refreshToken": before["refreshToken"]}),
-    )
-    .await;
+    let refreshed = refresh(&app, &before["refreshToken"]).await;
     let refreshed: serde_json::Value = refreshed.json().await.unwrap();
     assert_eq!(refreshed["user"]["role"], "ADMIN");
     app.shutdown().await;

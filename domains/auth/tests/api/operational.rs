@@ -27,15 +27,7 @@ async fn health_ready_and_metrics_answer() {
     assert_eq!(ready["checks"]["redis"], "ok");
 
     register(&app, "quinn@example.com", "password123").await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(
             r#"http_requests_total{method="POST",route="/auth/register",status="201"} 1"#

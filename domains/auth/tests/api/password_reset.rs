@@ -88,16 +88,7 @@ async fn a_reset_token_sets_the_password_once_and_ends_every_session() {
     )
     .await;
     // The old session's refresh token was revoked.
-    problem(
-        post(
-            &app,
-            "/auth/refresh",
-            json!({"refreshToken": session["refreshToken"]}),
-        )
-        .await,
-        401,
-    )
-    .await;
+    problem(refresh(&app, &session["refreshToken"]).await, 401).await;
     // The token is single-use.
     let res = post(
         &app,
@@ -174,15 +165,7 @@ async fn unknown_expired_and_superseded_reset_tokens_are_refused() {
 
 /// How many argon2 hashes (not verifications) the app has computed, from `/metrics`.
 async fn hashes(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(r#"auth_password_hashes_total{op="hash"} "#))
         .map(|n| n.trim().parse().unwrap())

@@ -135,7 +135,7 @@ async fn refresh_rotates_the_token_and_a_reused_token_revokes_the_family() {
     let first = login(&app, "jack@example.com", "password123").await;
     let r1 = first["refreshToken"].as_str().unwrap().to_owned();
 
-    let res = post(&app, "/auth/refresh", json!({"refreshToken": r1})).await;
+    let res = refresh(&app, &r1).await;
     assert_eq!(res.status(), 200);
     let second: Value = res.json().await.unwrap();
     let r2 = second["refreshToken"].as_str().unwrap().to_owned();
@@ -149,29 +149,12 @@ async fn refresh_rotates_the_token_and_a_reused_token_revokes_the_family() {
     );
 
     // Presenting r1 again is reuse: 401, and r2 (same family) dies with it.
-    problem(
-        post(&app, "/auth/refresh", json!({"refreshToken": r1})).await,
-        401,
-    )
-    .await;
-    problem(
-        post(&app, "/auth/refresh", json!({"refreshToken": r2})).await,
-        401,
-    )
-    .await;
+    problem(refresh(&app, &r1).await, 401).await;
+    problem(refresh(&app, &r2).await, 401).await;
 
     // Another session of the same user is untouched.
     let other = login(&app, "jack@example.com", "password123").await;
-    assert_eq!(
-        post(
-            &app,
-            "/auth/refresh",
-            json!({"refreshToken": other["refreshToken"]})
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(refresh(&app, &other["refreshToken"]).await.status(), 200);
     app.shutdown().await;
 }
 
@@ -206,16 +189,7 @@ async fn logout_ends_the_session_and_is_idempotent() {
     )
     .await;
     assert_eq!(res.status(), 204);
-    problem(
-        post(
-            &app,
-            "/auth/refresh",
-            json!({"refreshToken": tokens["refreshToken"]}),
-        )
-        .await,
-        401,
-    )
-    .await;
+    problem(refresh(&app, &tokens["refreshToken"]).await, 401).await;
     assert_eq!(
         post(
             &app,
@@ -251,16 +225,7 @@ async fn an_expired_refresh_token_is_refused() {
         .execute(&mut conn)
         .await
         .unwrap();
-    problem(
-        post(
-            &app,
-            "/auth/refresh",
-            json!({"refreshToken": tokens["refreshToken"]}),
-        )
-        .await,
-        401,
-    )
-    .await;
+    problem(refresh(&app, &tokens["refreshToken"]).await, 401).await;
     app.shutdown().await;
 }
 
@@ -307,7 +272,7 @@ async fn no_refresh_token_issued_while_a_reset_runs_survives_it() {
             async move {
                 let mut issued = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    let res = post(app, "/auth/refresh", json!({"refreshToken": token})).await;
+                    let res = refresh(app, &token).await;
                     if res.status() != 200 {
                         break;
                     }
@@ -340,11 +305,7 @@ async fn no_refresh_token_issued_while_a_reset_runs_survives_it() {
             "round {round}: a refresh token issued during the reset survived it"
         );
         for (_, last) in ends {
-            problem(
-                post(&app, "/auth/refresh", json!({"refreshToken": last})).await,
-                401,
-            )
-            .await;
+            problem(refresh(&app, &last).await, 401).await;
         }
     }
     app.shutdown().await;
@@ -360,12 +321,7 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     .await;
     register(&app, "sven@example.com", "password123").await;
     let first = login(&app, "sven@example.com", "password123").await;
-    let res = post(
-        &app,
-        "/auth/refresh",
-        json!({"refreshToken": first["refreshToken"]}),
-    )
-    .await;
+    let res = refresh(&app, &first["refreshToken"]).await;
     assert_eq!(res.status(), 200);
     let second: Value = res.json().await.unwrap();
     // No token of the family is valid past the family's hour, whatever its own lifetime.
@@ -386,16 +342,7 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     .execute(&mut conn)
     .await
     .unwrap();
-    problem(
-        post(
-            &app,
-            "/auth/refresh",
-            json!({"refreshToken": second["refreshToken"]}),
-        )
-        .await,
-        401,
-    )
-    .await;
+    problem(refresh(&app, &second["refreshToken"]).await, 401).await;
     app.shutdown().await;
 }
 
@@ -418,7 +365,7 @@ async fn no_refresh_token_issued_while_a_logout_runs_survives_it() {
             let (app, stop) = (&app, &stop);
             async move {
                 while !stop.load(Ordering::SeqCst) {
-                    let res = post(app, "/auth/refresh", json!({"refreshToken": token})).await;
+                    let res = refresh(app, &token).await;
                     if res.status() != 200 {
                         break;
                     }

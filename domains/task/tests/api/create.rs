@@ -198,11 +198,7 @@ async fn a_wrong_method_is_405_and_operational_routes_answer() {
     assert_eq!(ready["checks"]["database:task"], "ok");
 
     create_titled(&app, &ada, "counted").await;
-    let metrics = send(app.client.get(app.url("/metrics")))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"http_requests_total{method="POST",route="/tasks",status="201"} 1"#),
         "{metrics}"

@@ -12,15 +12,7 @@ async fn ready_checks_the_user_database_and_metrics_show_its_pool() {
 
     let ada = user(&app, "ada@example.com");
     own_profile(&app, &ada).await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"http_requests_total{method="GET",route="/users/{id}",status="200"} 1"#),
         "{metrics}"
