@@ -133,23 +133,44 @@ REAL_VALUES = {
 }
 
 
+# Operations whose body may leave `refreshToken` out only in the web app's cookie mode
+# (`X-Tessera-Session: cookie`, the token in the `tessera_refresh` cookie): a schema cannot tie a
+# body field to a header, so the document marks it optional and a JSON-mode body without it is a
+# documented 400.
+SESSION_OPERATIONS = {("POST", "/auth/refresh"), ("POST", "/auth/logout")}
+
+
+def _cookie_mode(case):
+    return any(name.lower() == "x-tessera-session" and value == "cookie" for name, value in (case.headers or {}).items())
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs):
-    """Gives every positive reset-password and refresh case a real, unspent token.
+    """Gives every positive reset-password, refresh and logout case a real, unspent token.
 
     The body keeps everything else the fuzzer generated (the password at its edges of length and
-    alphabet), so the positive-data check sees the route accept what its schema allows. Negative
-    cases keep their generated token and must be refused.
+    alphabet), so the positive-data check sees the route accept what its schema allows. A refresh
+    or logout body without a token gets one where the request's mode reads it: the cookie in
+    cookie mode (so that path is fuzzed with a live session too), else the body. Negative cases
+    keep their generated token and must be refused.
     """
     if "FUZZ_BASE" not in os.environ:
         return
     operation = getattr(context, "operation", None)
     if operation is None:
         return
-    real = REAL_VALUES.get((operation.method.upper(), operation.path))
+    key = (operation.method.upper(), operation.path)
     meta = getattr(case, "meta", None)
-    if real is None or meta is None or str(meta.generation.mode) != "positive":
+    if meta is None or str(meta.generation.mode) != "positive":
         return
-    field, source = real
-    if isinstance(case.body, dict) and isinstance(case.body.get(field), str):
-        case.body[field] = source()
+    real = REAL_VALUES.get(key)
+    if real is not None:
+        field, source = real
+        if isinstance(case.body, dict) and isinstance(case.body.get(field), str):
+            case.body[field] = source()
+    if key in SESSION_OPERATIONS and isinstance(case.body, dict) and not isinstance(case.body.get("refreshToken"), str):
+        token = _fresh_refresh_token()
+        if _cookie_mode(case):
+            case.cookies = {**(case.cookies or {}), "tessera_refresh": token}
+        else:
+            case.body["refreshToken"] = token

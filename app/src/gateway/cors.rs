@@ -3,8 +3,10 @@
 //! A preflight from an allowed origin gets 204 with the allowed methods and headers; one from any
 //! other origin gets 403 problem+json. Actual requests from an allowed origin get
 //! `Access-Control-Allow-Origin`; others get no CORS headers, so the browser withholds the
-//! response while non-browser clients (which send no `Origin`) are unaffected. No cookies are
-//! used, so credentials are never allowed. Every answer carries `Vary: Origin`, the refusals and
+//! response while non-browser clients (which send no `Origin`) are unaffected. Origins listed by
+//! name also get `Access-Control-Allow-Credentials: true`, so the web app can send and receive
+//! its session cookie (`/auth/refresh`, `/auth/logout`); an origin allowed only by `*` never does,
+//! since credentials for any site would let every page act with a visitor's session. Every answer carries `Vary: Origin`, the refusals and
 //! the answers without CORS headers included: each depends on the request's `Origin`, so a
 //! shared cache must not hand one origin's answer to another.
 
@@ -20,11 +22,22 @@ const ALLOWED_HEADERS: &[&str] = &[
     "idempotency-key",
     "x-request-id",
     "last-event-id",
+    // The web app's session switch (the auth domain's cookie mode).
+    "x-tessera-session",
 ];
 /// Response headers a browser client may read.
 const EXPOSED: &str = "X-Request-Id, Location, Retry-After, WWW-Authenticate";
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: &str = "600";
+
+/// Whether an allowed origin may send credentials (cookies): only one listed by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Listed in `CORS_ORIGINS`: `Access-Control-Allow-Credentials: true`.
+    Allowed,
+    /// Allowed only through `*`: no credentials header.
+    Withheld,
+}
 
 /// The allowed origins.
 #[derive(Debug, Clone, Default)]
@@ -39,10 +52,11 @@ pub enum Verdict {
     /// Not a cross-origin request (no `Origin`), or one from a refused origin that is not a
     /// preflight: handle it and add nothing.
     Plain,
-    /// From an allowed origin: handle it, then add these headers.
-    Allowed(HeaderValue),
+    /// From an allowed origin: handle it, then add these headers; credentials allowed when
+    /// the origin is listed by name.
+    Allowed(HeaderValue, Credentials),
     /// A preflight from an allowed origin: answer 204 with [`CorsPolicy::preflight_headers`].
-    Preflight(HeaderValue),
+    Preflight(HeaderValue, Credentials),
     /// A preflight from an origin that is not allowed: answer 403.
     Refused,
 }
@@ -76,28 +90,48 @@ impl CorsPolicy {
         let Some(origin) = headers.get(header::ORIGIN) else {
             return Verdict::Plain;
         };
-        let allowed = self.any
-            || origin
-                .to_str()
-                .is_ok_and(|o| self.origins.iter().any(|a| a == o));
+        let listed = origin
+            .to_str()
+            .is_ok_and(|o| self.origins.iter().any(|a| a == o));
+        let allowed = listed || self.any;
+        let credentials = if listed {
+            Credentials::Allowed
+        } else {
+            Credentials::Withheld
+        };
         let preflight = method == Method::OPTIONS
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         match (preflight, allowed) {
-            (true, true) => Verdict::Preflight(origin.clone()),
+            (true, true) => Verdict::Preflight(origin.clone(), credentials),
             (true, false) => Verdict::Refused,
-            (false, true) => Verdict::Allowed(origin.clone()),
+            (false, true) => Verdict::Allowed(origin.clone(), credentials),
             (false, false) => Verdict::Plain,
         }
     }
 
     /// Headers of a response to an allowed origin's actual request.
-    pub fn response_headers(origin: HeaderValue, headers: &mut HeaderMap) {
+    pub fn response_headers(
+        origin: HeaderValue,
+        credentials: Credentials,
+        headers: &mut HeaderMap,
+    ) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        Self::credentials(credentials, headers);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSED),
         );
         Self::vary(headers);
+    }
+
+    /// Adds `Access-Control-Allow-Credentials: true` for a listed origin.
+    fn credentials(credentials: Credentials, headers: &mut HeaderMap) {
+        if credentials == Credentials::Allowed {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
     }
 
     /// Adds `Vary: Origin` unless the response already varies by it (or by everything).
@@ -116,9 +150,14 @@ impl CorsPolicy {
 
     /// The status and headers of a preflight answer. Requested headers outside the allowed set
     /// are left out, so the browser refuses the request that needs them.
-    pub fn preflight_headers(origin: HeaderValue, request: &HeaderMap) -> (StatusCode, HeaderMap) {
+    pub fn preflight_headers(
+        origin: HeaderValue,
+        credentials: Credentials,
+        request: &HeaderMap,
+    ) -> (StatusCode, HeaderMap) {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        Self::credentials(credentials, &mut headers);
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static(METHODS),
@@ -180,10 +219,11 @@ mod tests {
             ("access-control-request-method", "POST"),
             ("access-control-request-headers", "Content-Type, X-Evil"),
         ]);
-        let Verdict::Preflight(origin) = policy().decide(&Method::OPTIONS, &good) else {
+        let Verdict::Preflight(origin, credentials) = policy().decide(&Method::OPTIONS, &good)
+        else {
             panic!("expected a preflight answer");
         };
-        let (status, h) = CorsPolicy::preflight_headers(origin, &good);
+        let (status, h) = CorsPolicy::preflight_headers(origin, credentials, &good);
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert_eq!(
             h.get(header::ACCESS_CONTROL_ALLOW_HEADERS)
@@ -205,13 +245,70 @@ mod tests {
                 &Method::GET,
                 &headers(&[("origin", "http://localhost:3000")])
             ),
-            Verdict::Allowed(_)
+            Verdict::Allowed(_, Credentials::Allowed)
         ));
         assert_eq!(
             p.decide(&Method::GET, &headers(&[("origin", "http://evil.test")])),
             Verdict::Plain
         );
         assert_eq!(p.decide(&Method::GET, &HeaderMap::new()), Verdict::Plain);
+    }
+
+    #[test]
+    fn credentials_only_for_origins_listed_by_name() {
+        let both = CorsPolicy::parse(&["*".to_owned(), "http://localhost:3000".to_owned()])
+            .unwrap_or_default();
+        let any = CorsPolicy::parse(&["*".to_owned()]).unwrap_or_default();
+        let listed = headers(&[("origin", "http://localhost:3000")]);
+        let other = headers(&[("origin", "https://elsewhere.test")]);
+        assert!(matches!(
+            both.decide(&Method::GET, &listed),
+            Verdict::Allowed(_, Credentials::Allowed)
+        ));
+        assert!(matches!(
+            both.decide(&Method::GET, &other),
+            Verdict::Allowed(_, Credentials::Withheld)
+        ));
+        assert!(matches!(
+            any.decide(&Method::GET, &listed),
+            Verdict::Allowed(_, Credentials::Withheld)
+        ));
+        let mut h = HeaderMap::new();
+        CorsPolicy::response_headers(HeaderValue::from_static("x"), Credentials::Withheld, &mut h);
+        assert!(h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        CorsPolicy::response_headers(HeaderValue::from_static("x"), Credentials::Allowed, &mut h);
+        assert_eq!(
+            h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+                .and_then(|v| v.to_str().ok()),
+            Some("true")
+        );
+    }
+
+    #[test]
+    fn the_session_header_may_be_sent() {
+        let req = headers(&[
+            ("origin", "http://localhost:3000"),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "content-type,x-tessera-session",
+            ),
+        ]);
+        let (_, h) = CorsPolicy::preflight_headers(
+            HeaderValue::from_static("x"),
+            Credentials::Allowed,
+            &req,
+        );
+        assert_eq!(
+            h.get(header::ACCESS_CONTROL_ALLOW_HEADERS)
+                .and_then(|v| v.to_str().ok()),
+            Some("content-type, x-tessera-session")
+        );
+        assert_eq!(
+            h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+                .and_then(|v| v.to_str().ok()),
+            Some("true")
+        );
     }
 
     #[test]

@@ -79,6 +79,11 @@ const STRIPPED_HEADER_PREFIXES: &[&str] = &[
     "x-tessera-",
 ];
 
+/// Client headers in the stripped namespaces that are part of the public API and pass: the web
+/// app's session switch (`X-Tessera-Session: cookie`, read by the auth domain). It claims
+/// nothing about the client; it only asks for the refresh token in a cookie.
+const PUBLIC_TESSERA_HEADERS: &[&str] = &["x-tessera-session"];
+
 /// The longest the auth service holds a login on purpose (`LOGIN_MAX_DELAY`, see
 /// ARCHITECTURE.md "Login throttling"), when the variable is not set. Shared here because the
 /// gateway must wait longer than that for the auth service.
@@ -473,13 +478,14 @@ pub async fn edge(
             CorsPolicy::vary(res.headers_mut());
             Ok(res.map_into_left_body())
         }
-        Verdict::Allowed(origin) => {
+        Verdict::Allowed(origin, credentials) => {
             let mut res = next.call(req).await?.map_into_boxed_body();
-            CorsPolicy::response_headers(origin, res.headers_mut());
+            CorsPolicy::response_headers(origin, credentials, res.headers_mut());
             Ok(res.map_into_left_body())
         }
-        Verdict::Preflight(origin) => {
-            let (status, headers) = CorsPolicy::preflight_headers(origin, req.headers());
+        Verdict::Preflight(origin, credentials) => {
+            let (status, headers) =
+                CorsPolicy::preflight_headers(origin, credentials, req.headers());
             let mut res = HttpResponse::new(status);
             *res.headers_mut() = headers;
             Ok(req.into_response(res).map_into_right_body())
@@ -614,6 +620,7 @@ fn strip_headers(headers: &mut header::HeaderMap) {
             STRIPPED_HEADER_PREFIXES
                 .iter()
                 .any(|p| name.as_str().starts_with(p))
+                && !PUBLIC_TESSERA_HEADERS.contains(&name.as_str())
         })
         .cloned()
         .collect();
@@ -667,6 +674,8 @@ mod tests {
             "x-forwarded-for",
             "forwarded",
             "x-internal-user",
+            "x-tessera-client",
+            "x-tessera-session",
             "x-request-id",
         ] {
             h.insert(
@@ -675,8 +684,9 @@ mod tests {
             );
         }
         strip_headers(&mut h);
-        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
-        assert_eq!(left, vec!["x-request-id"]);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, vec!["x-request-id", "x-tessera-session"]);
     }
 
     #[test]

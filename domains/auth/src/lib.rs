@@ -15,6 +15,8 @@ mod schema;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]
+pub mod session;
+#[cfg(feature = "server")]
 mod store;
 
 #[cfg(feature = "server")]

@@ -97,12 +97,15 @@ pub struct TokenResponse {
 }
 
 /// `POST /auth/refresh` and `POST /auth/logout`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token from the last login or refresh.
+    /// The refresh token from the last login or refresh. Required, except with
+    /// `X-Tessera-Session: cookie` (the web app), where the body may be `{}` and the
+    /// `tessera_refresh` cookie holds the token; a token sent here wins over the cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "3q2-7w6mV9sX0b1cY4dZ8eA5fB2gH7iJ6kL3mN0oP9")]
-    pub refresh_token: String,
+    pub refresh_token: Option<String>,
 }
 
 /// `200` of `GET /auth/me`.

@@ -14,5 +14,6 @@ mod api {
     mod operational;
     mod password_reset;
     mod register;
+    mod session;
     mod tokens;
 }

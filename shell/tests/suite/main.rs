@@ -25,6 +25,7 @@ mod contract;
 mod deploy;
 mod edge;
 mod flows;
+mod session;
 mod split_only;
 
 /// Declares each scenario `name(kind)` once per deployment.
@@ -57,6 +58,12 @@ mod flow {
         a_registration_becomes_a_profile_with_its_name,
         an_admin_promoted_by_the_cli_lists_and_deletes_users,
         the_stream_pushes_new_notifications,
+    );
+}
+
+mod web_session {
+    both!(session:
+        the_session_cookie_travels_through_the_gateway,
     );
 }
 
