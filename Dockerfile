@@ -2,7 +2,7 @@
 #
 # The Tessera image: one `shell` binary carrying the modules named by FEATURES.
 #
-#   docker build -t tessera .                                   # gateway + every domain (one process)
+#   docker build -t tessera .                                   # gateway + every domain + web app
 #   docker build -t tessera-auth --build-arg FEATURES=auth .    # the auth service alone
 #
 # compose.mono.yml and compose.split.yml build it with their own FEATURES. Stages: `chef` (toolchain
@@ -25,7 +25,7 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
-ARG FEATURES="gateway auth user task notification worker"
+ARG FEATURES="gateway auth user task notification worker ui"
 COPY --from=planner /src/recipe.json recipe.json
 # Dependencies only: this layer is reused until Cargo.toml/Cargo.lock or FEATURES change.
 RUN cargo chef cook --release --locked -p shell --no-default-features --features "$FEATURES" \
@@ -34,31 +34,31 @@ COPY . .
 RUN cargo build --release --locked -p shell --no-default-features --features "$FEATURES" \
  && cp target/release/shell /usr/local/bin/shell
 
-# The web app (Dioxus, wasm). PLACEHOLDER until the web app lands: today ui/ holds only a README,
-# so this stage produces an empty /ui-dist and the image serves no UI. Once ui/Cargo.toml exists
-# and FEATURES names `ui`, it builds the crate for wasm32-unknown-unknown, runs wasm-bindgen (the
-# version Cargo.lock pins, see TOOLS.md) and copies ui/index.html and ui/assets/ next to the
-# output; the runtime image then carries them in /usr/local/share/tessera/ui, which the `ui`
-# module serves on UI_PORT (3000). That branch has not run yet: the web app's issue owns it.
+# The web app (Dioxus, wasm): the release bundle `just ui-build` writes to ui/dist (index.html and
+# content-hashed, precompressed assets/), built by the same script, ui/build.sh. The runtime image
+# carries it in /usr/local/share/tessera/ui (UI_DIR), which the `ui` module serves on UI_PORT
+# (3000). Only when FEATURES names `ui`; otherwise /ui-dist stays empty and no UI is served.
+# ui/build.sh comes with the web app's build pipeline (issue 11, the `ui-harness` branch); until it
+# is merged, an image with `ui` in FEATURES fails here, saying so, rather than ship without a UI.
 FROM chef AS ui
-ARG FEATURES="gateway auth user task notification worker"
+ARG FEATURES="gateway auth user task notification worker ui"
+# Node and npm for the bundle's npm tools (wasm-opt from npm binaryen, CSS; see TOOLS.md).
+RUN case " $FEATURES " in *" ui "*) \
+      apt-get update && apt-get install -y --no-install-recommends nodejs npm \
+      && rm -rf /var/lib/apt/lists/* ;; esac
 COPY . .
+# wasm-bindgen-cli at the version Cargo.lock pins, without --locked (its own lockfile names a
+# crate version the registry lacks; TOOLS.md); the npm tools from ui/package-lock.json; then the
+# justfile's build script.
 RUN set -eu; mkdir -p /ui-dist; \
-    case " $FEATURES " in *" ui "*) want_ui=1 ;; *) want_ui=0 ;; esac; \
-    if [ "$want_ui" = 0 ]; then \
-      echo "FEATURES has no ui: no web app in this image"; \
-    elif [ ! -f ui/Cargo.toml ]; then \
-      echo "ui/ has no web app yet (see ui/README.md): the image serves no UI"; \
-    else \
-      bindgen="$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')"; \
-      cargo install wasm-bindgen-cli --version "=$bindgen"; \
-      pkg="$(sed -n 's/^name = "\(.*\)"$/\1/p' ui/Cargo.toml | head -n1)"; \
-      cargo build --release --locked -p "$pkg" --target wasm32-unknown-unknown; \
-      wasm-bindgen --target web --no-typescript --out-dir /ui-dist \
-        "target/wasm32-unknown-unknown/release/$(echo "$pkg" | tr - _).wasm"; \
-      if [ -f ui/index.html ]; then cp ui/index.html /ui-dist/; fi; \
-      if [ -d ui/assets ]; then cp -r ui/assets /ui-dist/; fi; \
-    fi
+    case " $FEATURES " in *" ui "*) ;; *) echo "FEATURES has no ui: no web app in this image"; exit 0 ;; esac; \
+    if [ ! -x ui/build.sh ]; then echo "ui/build.sh is missing: the web app's build pipeline has not landed" >&2; exit 1; fi; \
+    bindgen="$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')"; \
+    cargo install wasm-bindgen-cli --version "=$bindgen"; \
+    if [ -f ui/package-lock.json ]; then (cd ui && npm ci --no-audit --no-fund); fi; \
+    ui/build.sh; \
+    test -f ui/dist/index.html; \
+    cp -r ui/dist/. /ui-dist/
 
 FROM debian:bookworm-slim AS runtime
 # ca-certificates for TLS to SMTP or Redis; curl for the compose health checks.
@@ -69,6 +69,8 @@ RUN apt-get update \
       --shell /usr/sbin/nologin tessera
 COPY --from=builder /usr/local/bin/shell /usr/local/bin/shell
 COPY --from=ui /ui-dist /usr/local/share/tessera/ui
+# Where the `ui` module finds the bundle (a process that does not serve the web app ignores it).
+ENV UI_DIR=/usr/local/share/tessera/ui
 # A writable working directory: MAIL_DIR (var/mail) is relative to it when SMTP_HOST is unset.
 WORKDIR /srv/tessera
 USER 10001:10001
@@ -76,6 +78,6 @@ ENV LOG_FORMAT=json
 # 4000 is the gateway's (or the single process's) port; a single-domain container listens on its
 # own (4001-4005, set by PORT), the web app on UI_PORT (3000). Health checks live in the compose
 # files, because the port depends on what the container mounts.
-EXPOSE 4000
+EXPOSE 4000 3000
 ENTRYPOINT ["shell"]
 CMD ["serve"]

@@ -18,7 +18,7 @@ default:
 services:
     @.ci/services
 
-# Run the whole platform as one process on :4000 (creates databases and .env secrets on first run).
+# Run the whole platform as one process: API :4000, web app :3000 (creates databases and .env secrets on first run).
 dev: services _dev-env
     #!/usr/bin/env bash
     set -euo pipefail
@@ -29,6 +29,7 @@ dev: services _dev-env
     done
     cargo build -p shell
     echo
+    echo "  web app     http://localhost:${UI_PORT:-3000}    (the bundle from ui/dist; without one, not served)"
     echo "  API         http://localhost:${PORT:-4000}    (e.g. POST /auth/register)"
     echo "  health      http://localhost:${PORT:-4000}/health   ready: /ready   metrics: /metrics"
     echo "  mail        http://localhost:1080    (the SMTP catcher; SMTP on :1025)"
@@ -68,7 +69,7 @@ test: services check schema-check
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --all-features -- -D warnings
-    for f in gateway {{features}}; do cargo build -q -p shell --no-default-features --features "$f"; done
+    for f in gateway ui {{features}}; do cargo build -q -p shell --no-default-features --features "$f"; done
     cargo build -q -p shell --no-default-features
     cargo check -q -p tessera-contracts --target wasm32-unknown-unknown
     for d in {{features}}; do cargo check -q -p "tessera-$d" --no-default-features --target wasm32-unknown-unknown; done

@@ -29,5 +29,6 @@ pub mod telemetry;
 pub mod testkit;
 pub mod throttle;
 pub mod tokens;
+pub mod web_ui;
 
 pub use tessera_contracts as contracts;

@@ -6,6 +6,7 @@ use tessera_app::config::{Env, HttpSettings, LogFormat};
 use tessera_app::module::Domain;
 use tessera_app::queue::{Queue, QueueSettings, ReplaySelector};
 use tessera_app::server;
+use tessera_app::web_ui::{self, UiSettings};
 
 mod openapi;
 
@@ -118,17 +119,35 @@ pub fn compiled_domains() -> Vec<&'static Domain> {
     domains
 }
 
-/// What a process mounts: the gateway or not, and which domains.
+/// What a process mounts: the gateway or not, which domains, and the web app or not.
 #[derive(Clone)]
 pub struct Selection {
     /// Whether the gateway module is mounted.
     pub gateway: bool,
     /// The domains, in mount order.
     pub domains: Vec<&'static Domain>,
+    /// Whether the web app is served (on `UI_PORT`).
+    pub ui: UiMount,
+}
+
+/// Whether a process serves the web app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiMount {
+    /// Not selected or not compiled in.
+    No,
+    /// Mounted because everything compiled in is (no `--services`): served when the bundle is
+    /// there or `UI_DIR` names it; otherwise skipped with a warning, so `just dev` and the tests
+    /// run before `just ui-build` has.
+    IfBuilt,
+    /// Named in `--services`: the bundle must be there, or start fails naming `UI_DIR`.
+    Yes,
 }
 
 /// Whether this build carries the gateway module.
 pub const GATEWAY_COMPILED: bool = cfg!(feature = "gateway");
+
+/// Whether this build carries the web app's static server (the `ui` module).
+pub const UI_COMPILED: bool = cfg!(feature = "ui");
 
 /// The committed OpenAPI document, served by the gateway at `/openapi.json`. A test keeps it
 /// equal to what `shell openapi` generates, so a gateway built without any domain still serves
@@ -148,16 +167,25 @@ pub fn select(requested: &[String]) -> anyhow::Result<Selection> {
         return Ok(Selection {
             gateway: GATEWAY_COMPILED,
             domains: compiled,
+            ui: if UI_COMPILED {
+                UiMount::IfBuilt
+            } else {
+                UiMount::No
+            },
         });
     }
     let mut picked = Selection {
         gateway: false,
         domains: Vec::new(),
+        ui: UiMount::No,
     };
     let compiled_names = || {
         let mut names: Vec<&str> = compiled.iter().map(|d| d.name).collect();
         if GATEWAY_COMPILED {
             names.insert(0, "gateway");
+        }
+        if UI_COMPILED {
+            names.push("ui");
         }
         names.join(", ")
     };
@@ -170,6 +198,10 @@ pub fn select(requested: &[String]) -> anyhow::Result<Selection> {
         }
         if name == "gateway" && GATEWAY_COMPILED {
             picked.gateway = true;
+            continue;
+        }
+        if name == "ui" && UI_COMPILED {
+            picked.ui = UiMount::Yes;
             continue;
         }
         match compiled.iter().find(|d| d.name == name) {
@@ -227,16 +259,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { services } => {
             tessera_app::telemetry::init_logging(log_format(&env));
             let selection = select(&services)?;
-            let http = HttpSettings::from_env(&env, default_port(&selection))?;
-            let platform = server::platform(env, selection.domains.len() == 1).await?;
-            let mount = server::Mount {
-                domains: &selection.domains,
-                gateway: selection.gateway,
-                openapi: Some(OPENAPI_JSON),
+            // The web app first: a missing bundle or a bad API_GATEWAY_URL fails before any
+            // migration runs.
+            let ui = match ui_settings(&env, selection.ui)? {
+                Some(settings) => Some(web_ui::start(&settings, None).await?),
+                None => None,
             };
-            let running = server::start(platform, mount, http, None).await?;
+            // A process that mounts only the web app needs no API listener, Redis or secrets.
+            let api_wanted = selection.gateway || !selection.domains.is_empty() || ui.is_none();
+            let running = if api_wanted {
+                let http = HttpSettings::from_env(&env, default_port(&selection))?;
+                let platform = server::platform(env, selection.domains.len() == 1).await?;
+                let mount = server::Mount {
+                    domains: &selection.domains,
+                    gateway: selection.gateway,
+                    openapi: Some(OPENAPI_JSON),
+                };
+                Some(server::start(platform, mount, http, None).await?)
+            } else {
+                None
+            };
             server::wait_for_signal().await;
-            running.shutdown().await;
+            let stop_api = async {
+                if let Some(r) = running {
+                    r.shutdown().await;
+                }
+            };
+            let stop_ui = async {
+                if let Some(u) = ui {
+                    u.shutdown().await;
+                }
+            };
+            tokio::join!(stop_api, stop_ui);
             Ok(())
         }
         Command::Admin {
@@ -277,6 +331,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The web app listener's settings when this process serves it (see [`UiMount`]).
+fn ui_settings(env: &Env, mount: UiMount) -> anyhow::Result<Option<UiSettings>> {
+    if mount == UiMount::No {
+        return Ok(None);
+    }
+    let settings = UiSettings::from_env(env)?;
+    if mount == UiMount::IfBuilt && !settings.dir_set && !settings.bundle_present() {
+        tracing::warn!(
+            dir = %settings.dir.display(),
+            "no web app bundle (build it with `just ui-build`, or set UI_DIR): not serving the web app"
+        );
+        return Ok(None);
+    }
+    Ok(Some(settings))
 }
 
 #[cfg(feature = "auth")]
@@ -324,6 +394,7 @@ mod tests {
         let mut selection = Selection {
             gateway: false,
             domains: auth,
+            ui: UiMount::No,
         };
         if !selection.domains.is_empty() {
             assert_eq!(default_port(&selection), 4001);

@@ -147,9 +147,128 @@ fn unknown_or_missing_modules_fail_with_a_clear_message() {
     let out = run(shell(&secrets()).args(["serve", "--services", "bogus"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown module `bogus`"));
+}
+
+#[cfg(not(feature = "ui"))]
+#[test]
+fn the_web_app_is_refused_when_not_compiled_in() {
     let out = run(shell(&secrets()).args(["serve", "--services", "ui"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not compiled into this binary"));
+}
+
+#[cfg(feature = "ui")]
+#[test]
+fn the_web_app_fails_fast_naming_the_variable() {
+    let missing = std::env::temp_dir().join(format!("tessera-no-ui-{}", random_hex(6)));
+    let out = run(shell(&[
+        ("UI_DIR", missing.display().to_string()),
+        ("UI_PORT", free_port().to_string()),
+    ])
+    .args(["serve", "--services", "ui"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("UI_DIR") && stderr.contains("index.html"),
+        "{stderr}"
+    );
+
+    let bundle = UiFixture::new();
+    let out = run(shell(&[
+        ("UI_DIR", bundle.dir.display().to_string()),
+        ("UI_PORT", free_port().to_string()),
+        ("API_GATEWAY_URL", "http://localhost:4000/api".to_owned()),
+    ])
+    .args(["serve", "--services", "ui"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("API_GATEWAY_URL"), "{stderr}");
+}
+
+/// A minimal web app bundle in a temporary directory, removed on drop.
+#[cfg(feature = "ui")]
+struct UiFixture {
+    dir: std::path::PathBuf,
+}
+
+#[cfg(feature = "ui")]
+impl UiFixture {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("tessera-ui-{}", random_hex(6)));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(
+            dir.join("index.html"),
+            r#"<!doctype html><meta name="tessera-api-base" content="%TESSERA_API_BASE%"><script type="module" src="/assets/boot-77aa.js"></script>"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("assets/boot-77aa.js"), "export {};").unwrap();
+        Self { dir }
+    }
+}
+
+#[cfg(feature = "ui")]
+impl Drop for UiFixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `shell serve --services ui` (the split deployment's `ui` container): the web app alone, with
+/// no secrets, database or Redis, on UI_PORT, stopped cleanly by SIGTERM.
+#[cfg(feature = "ui")]
+#[tokio::test]
+async fn the_web_app_alone_serves_the_bundle_and_stops_on_sigterm() {
+    let bundle = UiFixture::new();
+    let port = free_port();
+    let mut child: Child = shell(&[
+        ("UI_DIR", bundle.dir.display().to_string()),
+        ("UI_PORT", port.to_string()),
+        ("HOST", "127.0.0.1".to_owned()),
+        ("API_GATEWAY_URL", "https://api.example.com".to_owned()),
+    ])
+    .args(["serve", "--services", "ui"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(30), "the web app to answer", || async {
+        let res = client.get(format!("{base}/health")).send().await.ok()?;
+        (res.status() == 200).then_some(())
+    })
+    .await
+    .unwrap();
+    let res = client
+        .get(format!("{base}/tasks/abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("connect-src 'self' https://api.example.com;")
+    );
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains(r#"content="https://api.example.com""#),
+        "{page}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = eventually(Duration::from_secs(15), "the process to exit", || {
+        let polled = child.try_wait().unwrap();
+        async move { polled }
+    })
+    .await
+    .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
 }
 
 #[cfg(feature = "auth")]
@@ -259,6 +378,29 @@ async fn serve_migrates_answers_and_exits_zero_on_sigterm() {
         .unwrap();
     let access = tokens["accessToken"].as_str().unwrap().to_owned();
     let refresh = tokens["refreshToken"].as_str().unwrap().to_owned();
+    // The web app's session: the refresh token travels in Cookie and Set-Cookie headers.
+    let res = client
+        .post(format!("{base}/auth/refresh"))
+        .header("x-tessera-session", "cookie")
+        .header("cookie", format!("tessera_refresh={refresh}"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie_refresh = res.json::<serde_json::Value>().await.unwrap()["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = client
+        .post(format!("{base}/auth/refresh"))
+        .header("x-tessera-session", "cookie")
+        .header("cookie", format!("tessera_refresh={refresh}"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "reuse of the cookie's token");
     client
         .get(format!("{base}/auth/me?access_token={access}"))
         .bearer_auth(&access)
@@ -302,6 +444,7 @@ async fn serve_migrates_answers_and_exits_zero_on_sigterm() {
         "pw-never-logged-42",
         access.as_str(),
         refresh.as_str(),
+        cookie_refresh.as_str(),
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }

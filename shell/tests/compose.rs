@@ -30,8 +30,18 @@ const PORTS: &[(&str, u16)] = &[
 const DATABASES: &[&str] = &["auth", "user", "task", "notification"];
 /// Variables that must never have a default in a compose file.
 const SECRETS: &[&str] = &["JWT_SECRET", "INTERNAL_JWT_SECRET"];
-/// The modules of the single process's image (`ui` joins when the web app lands).
-const MONO_FEATURES: &[&str] = &["gateway", "auth", "user", "task", "notification", "worker"];
+/// The modules of the single process's image.
+const MONO_FEATURES: &[&str] = &[
+    "gateway",
+    "auth",
+    "user",
+    "task",
+    "notification",
+    "worker",
+    "ui",
+];
+/// Where the image keeps the web app's bundle (the `ui` module's UI_DIR).
+const UI_BUNDLE: &str = "/usr/local/share/tessera/ui";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -308,6 +318,7 @@ fn each_app_container_listens_and_is_checked_on_its_design_port() {
         let alone = shell::Selection {
             gateway: false,
             domains: vec![domain],
+            ui: shell::UiMount::No,
         };
         assert_eq!(
             shell::default_port(&alone),
@@ -319,6 +330,7 @@ fn each_app_container_listens_and_is_checked_on_its_design_port() {
     let gateway = shell::Selection {
         gateway: true,
         domains: Vec::new(),
+        ui: shell::UiMount::No,
     };
     assert_eq!(shell::default_port(&gateway), port_of("gateway"));
     let split = Compose::split();
@@ -676,6 +688,132 @@ fn each_container_is_built_with_the_modules_it_runs() {
     }
 }
 
+#[test]
+fn the_web_app_is_built_into_the_image_and_served_on_its_port() {
+    let dockerfile = read("Dockerfile");
+    // One FEATURES default for every stage: the binary and the bundle must agree.
+    let defaults: BTreeSet<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ARG FEATURES="))
+        .collect();
+    assert_eq!(
+        defaults.len(),
+        1,
+        "Dockerfile: FEATURES defaults differ: {defaults:?}"
+    );
+    let stage = dockerfile
+        .split_once("AS ui\n")
+        .and_then(|(_, rest)| rest.split_once("\nFROM "))
+        .map(|(stage, _)| stage.replace("\\\n", " "))
+        .expect("Dockerfile: a `ui` stage");
+    for (needle, why) in [
+        (
+            r#"cargo install wasm-bindgen-cli --version "=$bindgen""#,
+            "wasm-bindgen-cli at the version Cargo.lock pins",
+        ),
+        (
+            "grep -A1 '^name = \"wasm-bindgen\"$' Cargo.lock",
+            "the pin read from Cargo.lock",
+        ),
+        ("ui/build.sh", "the justfile's build script"),
+        ("npm ci", "the npm tools from the lockfile"),
+        ("nodejs npm", "Node for the npm tools"),
+        (
+            "cp -r ui/dist/. /ui-dist/",
+            "the bundle copied out of the stage",
+        ),
+    ] {
+        assert!(
+            stage.contains(needle),
+            "Dockerfile's ui stage: {why} (`{needle}`)"
+        );
+    }
+    let install = stage
+        .split(';')
+        .find(|c| c.contains("cargo install wasm-bindgen-cli"))
+        .unwrap_or_default();
+    assert!(
+        !install.contains("--locked"),
+        "Dockerfile: wasm-bindgen-cli must be installed without --locked (TOOLS.md)"
+    );
+    for line in [
+        format!("COPY --from=ui /ui-dist {UI_BUNDLE}"),
+        format!("ENV UI_DIR={UI_BUNDLE}"),
+    ] {
+        assert!(dockerfile.contains(&line), "Dockerfile: missing `{line}`");
+    }
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.starts_with("EXPOSE ") && l.split_whitespace().any(|p| p == "3000")),
+        "Dockerfile: EXPOSE the web app's port 3000"
+    );
+
+    let split = Compose::split();
+    let ui = split.env("ui");
+    for (var, want) in [
+        ("SERVICES", "ui"),
+        ("UI_PORT", "3000"),
+        ("UI_DIR", UI_BUNDLE),
+        (
+            "API_GATEWAY_URL",
+            "${API_GATEWAY_URL:-http://localhost:4000}",
+        ),
+    ] {
+        assert_eq!(
+            ui.get(var).map(String::as_str),
+            Some(want),
+            "compose.split.yml: ui's {var}"
+        );
+    }
+    assert!(
+        split.service("ui")["command"].is_null(),
+        "compose.split.yml: ui runs the image's `serve`, SERVICES=ui picks the module"
+    );
+    assert_eq!(
+        split.healthcheck("ui"),
+        "CMD curl -fsS http://127.0.0.1:3000/health",
+        "compose.split.yml: ui's healthcheck calls the web app's /health"
+    );
+    // The API base the browser is given is the gateway's published port.
+    assert_eq!(
+        split.published("gateway"),
+        [("4000".to_owned(), "4000".to_owned())]
+    );
+
+    let mono = Compose::mono();
+    let app = mono.env("app");
+    for (var, want) in [
+        ("UI_PORT", "3000"),
+        ("UI_DIR", UI_BUNDLE),
+        (
+            "API_GATEWAY_URL",
+            "${API_GATEWAY_URL:-http://localhost:4000}",
+        ),
+    ] {
+        assert_eq!(
+            app.get(var).map(String::as_str),
+            Some(want),
+            "compose.mono.yml: app's {var}"
+        );
+    }
+    let check = mono.healthcheck("app");
+    assert!(
+        check.contains("http://127.0.0.1:4000/ready")
+            && check.contains("http://127.0.0.1:3000/health"),
+        "compose.mono.yml: app's healthcheck must check the API and the web app: `{check}`"
+    );
+    // The web app's origin may call the gateway (with its session cookie).
+    for (compose, svc) in [(&split, "gateway"), (&mono, "app")] {
+        let cors = compose.env_var(svc, "CORS_ORIGINS");
+        assert!(
+            cors.contains("http://localhost:3000") && !cors.contains('*'),
+            "{}: {svc}'s CORS_ORIGINS must list the web app's origin by name: `{cors}`",
+            compose.file
+        );
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // `just split`
 
@@ -754,6 +892,33 @@ fn the_split_script_runs_each_service_on_its_port_with_the_compose_names() {
     );
 }
 
+#[test]
+fn just_dev_names_the_web_app_next_to_the_api() {
+    let justfile = read("justfile");
+    let recipe: String = justfile
+        .split_once("\ndev:")
+        .map(|(_, rest)| {
+            rest.lines()
+                .skip(1)
+                .take_while(|l| l.starts_with("    ") || l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .expect("justfile: a `dev` recipe");
+    let web = recipe
+        .lines()
+        .find(|l| l.contains("echo") && l.contains("web app"))
+        .unwrap_or_else(|| panic!("justfile: `just dev` prints no web app line:\n{recipe}"));
+    assert!(
+        web.contains("http://localhost:${UI_PORT:-3000}"),
+        "justfile: `just dev` must print the web app's URL on UI_PORT: {web}"
+    );
+    assert!(
+        recipe.contains("http://localhost:${PORT:-4000}"),
+        "justfile: `just dev` still prints the API"
+    );
+}
+
 fn assignments<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
     words
         .filter_map(|w| w.split_once('=').map(|(k, _)| k.to_owned()))
@@ -822,8 +987,8 @@ const GATEWAY_VARS: &[&str] = &[
     "BREAKER_FAILURES",
     "BREAKER_OPEN_FOR",
 ];
-/// The web app's variables; read once `ui/Cargo.toml` exists.
-const UI_VARS: &[&str] = &["UI_PORT", "API_GATEWAY_URL"];
+/// The web app's variables, read by the `ui` module (`app/src/web_ui.rs`).
+const UI_VARS: &[&str] = &["UI_PORT", "UI_DIR", "API_GATEWAY_URL"];
 
 #[test]
 fn env_example_lists_exactly_the_variables_the_code_reads() {
@@ -858,13 +1023,9 @@ fn env_example_lists_exactly_the_variables_the_code_reads() {
     let gateway_built = read("shell/Cargo.toml")
         .lines()
         .any(|l| l.trim_start().starts_with("gateway =") || l.trim_start().starts_with("gateway="));
-    let ui_built = root().join("ui/Cargo.toml").exists();
     let mut pending = BTreeSet::new();
     if !gateway_built {
         pending.extend(set(GATEWAY_VARS));
-    }
-    if !ui_built {
-        pending.extend(set(UI_VARS));
     }
     let docs_only: BTreeSet<String> = DOCS_ONLY.iter().map(|(v, _)| (*v).to_owned()).collect();
     let not_config: BTreeSet<String> = NOT_CONFIGURATION
@@ -887,7 +1048,7 @@ fn env_example_lists_exactly_the_variables_the_code_reads() {
             if GATEWAY_VARS.contains(&var.as_str()) {
                 format!("{var} (the gateway module is built now and must read it under this name)")
             } else if UI_VARS.contains(&var.as_str()) {
-                format!("{var} (the web app exists now and must read it under this name)")
+                format!("{var} (the ui module must read it under this name)")
             } else {
                 var.clone()
             }
