@@ -89,6 +89,10 @@ impl UiSettings {
                 .map(|n| n.get())
                 .unwrap_or(2),
         )?;
+        let web_app = env.get("WEB_APP_URL").unwrap_or("http://localhost:3000");
+        if let Some(problem) = cross_site(web_app, &api_origin) {
+            tracing::warn!("WEB_APP_URL and API_GATEWAY_URL: {problem}");
+        }
         Ok(Self {
             host: env.get("HOST").unwrap_or("0.0.0.0").to_owned(),
             port: env.parse_or("UI_PORT", DEFAULT_UI_PORT)?,
@@ -125,6 +129,31 @@ pub fn api_origin(raw: &str) -> Result<String, String> {
         ));
     }
     Ok(url.origin().ascii_serialization())
+}
+
+/// Why the browser would withhold the session cookie from the API, when `web_app` (the page's
+/// URL, `WEB_APP_URL`) and `api` (`API_GATEWAY_URL`) are on different sites. `SameSite=Strict`
+/// keeps a cookie off cross-site requests, and `localhost` and `127.0.0.1` are different sites
+/// (checked in Chromium: a page on `localhost` calling an API on `127.0.0.1` gets 401 on every
+/// cookie refresh). Only host names that are addresses or single labels are compared exactly;
+/// for real domains the registrable domain decides, which needs the public suffix list, so
+/// those pass unchecked.
+pub fn cross_site(web_app: &str, api: &str) -> Option<String> {
+    let host = |raw: &str| {
+        url::Url::parse(raw)
+            .ok()?
+            .host_str()
+            .map(str::to_ascii_lowercase)
+    };
+    let (page, api_host) = (host(web_app)?, host(api)?);
+    let plain =
+        |h: &str| !h.contains('.') || h.parse::<std::net::IpAddr>().is_ok() || h.starts_with('[');
+    (page != api_host && (plain(&page) || plain(&api_host))).then(|| {
+        format!(
+            "the web app ({page}) and the API ({api_host}) are different sites: browsers will not \
+             send the SameSite=Strict session cookie to the API; use one host name for both"
+        )
+    })
 }
 
 /// Escapes text for an HTML attribute value (and text content).
@@ -477,6 +506,25 @@ mod tests {
         ] {
             assert!(api_origin(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn a_web_app_and_api_on_different_sites_are_named() {
+        assert_eq!(
+            cross_site("http://localhost:3000", "http://localhost:4000"),
+            None
+        );
+        assert_eq!(
+            cross_site("http://127.0.0.1:3000", "http://127.0.0.1:4000"),
+            None
+        );
+        assert!(cross_site("http://localhost:3000", "http://127.0.0.1:4000").is_some());
+        assert!(cross_site("http://127.0.0.1:3000", "http://localhost:4000").is_some());
+        // Subdomains of one registrable domain are one site: not flagged.
+        assert_eq!(
+            cross_site("https://app.example.com", "https://api.example.com"),
+            None
+        );
     }
 
     #[test]
