@@ -17,6 +17,7 @@ mod time;
 
 use dioxus::prelude::*;
 
+use components::Title;
 use components::layout::{AppShell, PublicLayout, Root};
 use pages::account::{ForgotPassword, Login, Register, ResetPassword};
 use pages::admin::AdminUsers;
@@ -98,7 +99,7 @@ fn App() -> Element {
 fn NotFound(segments: Vec<String>) -> Element {
     let _ = segments;
     rsx! {
-        document::Title { "Not found · Tessera" }
+        Title { text: "Not found · Tessera" }
         main { id: "main-content", class: "flex min-h-screen flex-col items-center justify-center px-4 text-center",
             p { class: "text-sm font-medium text-indigo-600 dark:text-indigo-400", "404" }
             h1 { class: "mt-2 text-2xl font-semibold tracking-tight", "Page not found" }

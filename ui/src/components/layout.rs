@@ -303,7 +303,7 @@ fn Header() -> Element {
                 }
                 Link { to: Route::Tasks {}, class: "flex items-center gap-2 font-semibold tracking-tight text-zinc-900 dark:text-zinc-50",
                     Logo {}
-                    span { "Tessera" }
+                    span { class: "sr-only sm:not-sr-only", "Tessera" }
                 }
                 nav { aria_label: "Main", class: "hidden items-center gap-1 sm:flex",
                     Link { to: Route::Tasks {}, class: nav_link(on_tasks), "Tasks" }
@@ -347,7 +347,7 @@ fn SearchBox() -> Element {
             input {
                 id: "search-tasks",
                 r#type: "search",
-                class: "input h-9 w-32 py-1 sm:w-56",
+                class: "input h-9 w-28 py-1 sm:w-56",
                 placeholder: "Search tasks  /",
                 value: "{SEARCH}",
                 autocomplete: "off",

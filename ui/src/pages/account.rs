@@ -7,6 +7,7 @@ use tessera_auth::wire::{
 
 use crate::Route;
 use crate::api::{ApiError, Call};
+use crate::components::Title;
 use crate::components::form::{Field, FormAlert, Submit};
 use crate::session::{self, AUTH, Auth, FLASH};
 
@@ -51,7 +52,7 @@ pub fn Login() -> Element {
     };
     let err = error();
     rsx! {
-        document::Title { "Sign in · Tessera" }
+        Title { text: "Sign in · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Sign in" }
         p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Welcome back. Your tasks are waiting." }
         if let Some(text) = flash {
@@ -118,7 +119,7 @@ pub fn Register() -> Element {
     };
     let err = error();
     rsx! {
-        document::Title { "Create account · Tessera" }
+        Title { text: "Create account · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Create your account" }
         p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Free, and it takes ten seconds." }
         form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
@@ -166,7 +167,7 @@ pub fn ForgotPassword() -> Element {
     };
     let err = error();
     rsx! {
-        document::Title { "Forgot password · Tessera" }
+        Title { text: "Forgot password · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Reset your password" }
         if let Some(address) = sent() {
             p { role: "status", class: "notice mt-4",
@@ -232,7 +233,7 @@ pub fn ResetPassword(token: String) -> Element {
     let token_spent =
         token().is_empty() || err.as_ref().is_some_and(|e| e.field("token").is_some());
     rsx! {
-        document::Title { "Choose a new password · Tessera" }
+        Title { text: "Choose a new password · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Choose a new password" }
         if token_spent {
             div { role: "alert", class: "mt-4 rounded-lg border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-900 dark:bg-amber-950 dark:text-amber-100",

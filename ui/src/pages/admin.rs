@@ -6,6 +6,7 @@ use tessera_contracts::page::Page;
 use tessera_user::wire::Profile;
 
 use crate::api::{ApiError, Call};
+use crate::components::Title;
 use crate::components::dialog::ConfirmDialog;
 use crate::components::toast;
 use crate::net;
@@ -20,7 +21,7 @@ pub fn AdminUsers() -> Element {
     let is_admin = session::user().is_some_and(|u| u.is_admin());
     if !is_admin {
         return rsx! {
-            document::Title { "Not found · Tessera" }
+            Title { text: "Not found · Tessera" }
             div { class: "card px-6 py-12 text-center",
                 h1 { class: "text-lg font-medium", "Page not found" }
                 p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "There is nothing here for your account." }
@@ -74,7 +75,7 @@ fn UserTable() -> Element {
 
     let me = session::user().map(|u| u.user.id);
     rsx! {
-        document::Title { "Users · Tessera" }
+        Title { text: "Users · Tessera" }
         div { class: "flex flex-wrap items-end justify-between gap-3",
             div {
                 h1 { class: "text-2xl font-semibold tracking-tight", "Users" }

@@ -3,6 +3,7 @@
 use dioxus::prelude::*;
 
 use crate::Route;
+use crate::components::Title;
 use crate::components::layout::Logo;
 use crate::session::{AUTH, Auth};
 
@@ -15,7 +16,7 @@ pub fn Landing() -> Element {
         }
     });
     rsx! {
-        document::Title { "Tessera · tasks, notifications, done" }
+        Title { text: "Tessera · tasks, notifications, done" }
         div { class: "flex min-h-screen flex-col",
             header { class: "mx-auto flex w-full max-w-[1100px] items-center justify-between px-4 py-5 sm:px-6",
                 span { class: "flex items-center gap-2 text-lg font-semibold tracking-tight", Logo {} "Tessera" }

@@ -5,6 +5,7 @@ use dioxus::prelude::*;
 use tessera_notification::wire::{Notification, NotificationPage, NotificationType};
 
 use crate::api::{ApiError, Call};
+use crate::components::Title;
 use crate::components::toast;
 use crate::live::{self, INBOX};
 use crate::time;
@@ -67,7 +68,7 @@ pub fn Notifications() -> Element {
     let unread = INBOX().unread;
     let current = list();
     rsx! {
-        document::Title { "Notifications · Tessera" }
+        Title { text: "Notifications · Tessera" }
         div { class: "flex flex-wrap items-end justify-between gap-3",
             div {
                 h1 { class: "text-2xl font-semibold tracking-tight", "Notifications" }

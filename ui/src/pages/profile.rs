@@ -5,6 +5,7 @@ use tessera_contracts::patch::Patch;
 use tessera_user::wire::{Profile as UserProfile, UpdateProfileRequest};
 
 use crate::api::{ApiError, Call};
+use crate::components::Title;
 use crate::components::form::{Field, FormAlert, TextArea};
 use crate::components::toast;
 use crate::session;
@@ -86,7 +87,7 @@ pub fn Profile() -> Element {
     let preview = avatar().trim().to_owned();
     let show_preview = preview.starts_with("https://") && field("avatar").is_none();
     rsx! {
-        document::Title { "Profile · Tessera" }
+        Title { text: "Profile · Tessera" }
         h1 { class: "text-2xl font-semibold tracking-tight", "Profile" }
         match profile() {
             None => rsx! {

@@ -6,7 +6,9 @@ use tessera_task::wire::{Task, TaskPriority, TaskStatus, UpdateTaskRequest};
 
 use crate::Route;
 use crate::api::{ApiError, Call};
+use crate::components::Title;
 use crate::components::badge::{PriorityBadge, StatusBadge, priority_label, status_label};
+use crate::components::dialog::ConfirmDialog;
 use crate::components::form::{Field, FormAlert, TextArea};
 use crate::components::toast;
 use crate::pages::tasks::Select;
@@ -85,7 +87,7 @@ pub fn TaskDetail(id: String) -> Element {
 
     let Some(current) = task() else {
         return rsx! {
-            document::Title { "Task · Tessera" }
+            Title { text: "Task · Tessera" }
             if let Some(err) = missing() {
                 div { class: "card px-6 py-12 text-center",
                     if err.status() == Some(404) || err.status() == Some(400) {
@@ -148,17 +150,9 @@ pub fn TaskDetail(id: String) -> Element {
     };
     let delete_path = path.clone();
     let mut deleting = use_signal(|| false);
+    let mut confirm_delete = use_signal(|| false);
     let delete = move |_| {
         if deleting() {
-            return;
-        }
-        let confirmed = web_sys::window()
-            .and_then(|w| {
-                w.confirm_with_message("Delete this task? This cannot be undone.")
-                    .ok()
-            })
-            .unwrap_or(false);
-        if !confirmed {
             return;
         }
         deleting.set(true);
@@ -169,7 +163,10 @@ pub fn TaskDetail(id: String) -> Element {
                     toast::info("Task deleted.");
                     navigator().replace(Route::Tasks {});
                 }
-                Err(err) => toast::error(&err),
+                Err(err) => {
+                    toast::error(&err);
+                    confirm_delete.set(false);
+                }
             }
             deleting.set(false);
         });
@@ -177,7 +174,7 @@ pub fn TaskDetail(id: String) -> Element {
     let err = error();
     let field = |name: &str| err.as_ref().and_then(|e| e.field(name));
     rsx! {
-        document::Title { "{current.title} · Tessera" }
+        Title { text: "{current.title} · Tessera" }
         nav { aria_label: "Breadcrumb", class: "text-sm",
             Link { to: Route::Tasks {}, class: "link", "← Tasks" }
         }
@@ -220,8 +217,8 @@ pub fn TaskDetail(id: String) -> Element {
                     if saved() && !busy() {
                         span { role: "status", class: "text-sm text-emerald-700 dark:text-emerald-400", "Saved." }
                     }
-                    button { r#type: "button", class: "btn-danger ml-auto", disabled: deleting(), onclick: delete,
-                        if deleting() { "Deleting…" } else { "Delete task" }
+                    button { r#type: "button", class: "btn-danger ml-auto", disabled: deleting(), onclick: move |_| confirm_delete.set(true),
+                        "Delete task"
                     }
                 }
             }
@@ -254,6 +251,16 @@ pub fn TaskDetail(id: String) -> Element {
                         }
                     }
                 }
+            }
+        }
+        if confirm_delete() {
+            ConfirmDialog {
+                title: "Delete this task?",
+                body: format!("“{}” will be deleted. This cannot be undone.", current.title),
+                confirm_label: "Delete task",
+                busy: deleting(),
+                on_cancel: move |_| confirm_delete.set(false),
+                on_confirm: delete,
             }
         }
     }

@@ -15,6 +15,7 @@ use tessera_task::wire::{
 
 use crate::Route;
 use crate::api::{ApiError, Call, query_string};
+use crate::components::Title;
 use crate::components::badge::{PriorityBadge, StatusBadge, priority_label, status_label};
 use crate::components::layout::{FOCUS_NEW, SEARCH};
 use crate::components::toast::{self, ToastAction};
@@ -199,7 +200,7 @@ pub fn Tasks() -> Element {
     let current = list();
     let meta = current.as_ref().map(|p| p.meta);
     rsx! {
-        document::Title { "Tasks · Tessera" }
+        Title { text: "Tasks · Tessera" }
         div { class: "flex flex-wrap items-end justify-between gap-3",
             div {
                 h1 { class: "text-2xl font-semibold tracking-tight", "Tasks" }
@@ -476,7 +477,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                     aria_describedby: if title_error.is_some() { "new-task-error" },
                     oninput: move |e| title.set(e.value()),
                 }
-                label { r#for: "new-priority", class: "sr-only", "Priority of the new task" }
+                label { r#for: "new-priority", class: "sr-only", "Priority for quick add" }
                 select {
                     id: "new-priority",
                     class: "input h-9 w-auto py-1 pr-8",
@@ -485,7 +486,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                         option { value: p.as_str(), selected: p.as_str() == priority(), "{priority_label(p)}" }
                     }
                 }
-                label { r#for: "new-due", class: "sr-only", "Due date of the new task" }
+                label { r#for: "new-due", class: "sr-only", "Due date for quick add" }
                 input {
                     id: "new-due",
                     r#type: "date",
@@ -623,16 +624,15 @@ fn TaskRow(task: Task, list: Signal<Option<Page<Task>>>) -> Element {
                 if let Some(d) = &task.description {
                     p { class: "truncate text-xs text-zinc-500 dark:text-zinc-400", "{d}" }
                 }
-            }
-            div { class: "flex shrink-0 flex-wrap items-center justify-end gap-1.5",
-                if let Some(due) = task.due_date {
-                    span { class: "hidden text-xs sm:inline", class: if overdue { "font-medium text-red-600 dark:text-red-400" } else { "text-zinc-500 dark:text-zinc-400" },
-                        if overdue { "Overdue · " } else { "Due " }
-                        "{time::date(&due)}"
-                    }
+                // At phone width the badges sit under the title, so the title keeps its room.
+                div { class: "mt-1 flex flex-wrap items-center gap-1.5 sm:hidden",
+                    TaskMeta { task: task.clone(), overdue }
                 }
-                StatusBadge { status: task.status }
-                PriorityBadge { priority: task.priority }
+            }
+            div { class: "hidden shrink-0 items-center justify-end gap-1.5 sm:flex",
+                TaskMeta { task: task.clone(), overdue }
+            }
+            div { class: "shrink-0",
                 button {
                     r#type: "button",
                     class: "btn-ghost px-2 text-zinc-400 hover:text-red-600 dark:hover:text-red-400",
@@ -645,5 +645,21 @@ fn TaskRow(task: Task, list: Signal<Option<Page<Task>>>) -> Element {
                 }
             }
         }
+    }
+}
+
+/// A task's due date, status and priority, as the list shows them.
+#[component]
+fn TaskMeta(task: Task, overdue: bool) -> Element {
+    rsx! {
+        if let Some(due) = task.due_date {
+            span {
+                class: if overdue { "text-xs font-medium text-red-600 dark:text-red-400" } else { "text-xs text-zinc-500 dark:text-zinc-400" },
+                if overdue { "Overdue · " } else { "Due " }
+                "{time::date(&due)}"
+            }
+        }
+        StatusBadge { status: task.status }
+        PriorityBadge { priority: task.priority }
     }
 }
