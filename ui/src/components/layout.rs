@@ -348,7 +348,7 @@ fn SearchBox() -> Element {
                 id: "search-tasks",
                 r#type: "search",
                 class: "input h-9 w-28 py-1 sm:w-56",
-                placeholder: "Search tasks  /",
+                placeholder: "Search",
                 value: "{SEARCH}",
                 autocomplete: "off",
                 oninput: move |e| {
