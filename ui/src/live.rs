@@ -8,10 +8,12 @@
 use dioxus::prelude::*;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
-use tessera_notification::wire::{Notification, NotificationPage, STREAM_EVENT};
+use tessera_notification::wire::{
+    ListNotificationsQuery, Notification, NotificationPage, STREAM_EVENT,
+};
 use wasm_bindgen::prelude::*;
 
-use crate::api::Call;
+use crate::api::{Call, query_string};
 use crate::net;
 use crate::session;
 
@@ -44,7 +46,12 @@ pub fn apply(change: impl FnOnce(&mut Inbox)) {
 /// Fetches the newest notifications and the unread count, keeping what arrived live and is not
 /// in the answer yet.
 pub async fn catch_up() -> bool {
-    let Ok(page) = Call::get(format!("/notifications?page=1&limit={LATEST}"))
+    let query = ListNotificationsQuery {
+        page: Some("1".to_owned()),
+        limit: Some(LATEST.to_string()),
+        ..Default::default()
+    };
+    let Ok(page) = Call::get(format!("/notifications{}", query_string(&query)))
         .fetch::<NotificationPage>()
         .await
     else {

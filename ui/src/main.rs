@@ -103,7 +103,7 @@ fn NotFound(segments: Vec<String>) -> Element {
         main { id: "main-content", class: "flex min-h-screen flex-col items-center justify-center px-4 text-center",
             p { class: "text-sm font-medium text-indigo-600 dark:text-indigo-400", "404" }
             h1 { class: "mt-2 text-2xl font-semibold tracking-tight", "Page not found" }
-            p { class: "mt-2 text-zinc-500 dark:text-zinc-400", "The page you asked for does not exist." }
+            p { class: "mt-2 text-zinc-600 dark:text-zinc-400", "The page you asked for does not exist." }
             Link { to: Route::Landing {}, class: "btn-primary mt-6", "Go to Tessera" }
         }
     }

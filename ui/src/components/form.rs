@@ -44,7 +44,7 @@ pub fn Field(
             if let Some(message) = &error {
                 p { id: "{error_id}", class: "field-error", "{message}" }
             } else if let Some(hint) = &hint {
-                p { id: "{hint_id}", class: "text-xs text-zinc-500 dark:text-zinc-400", "{hint}" }
+                p { id: "{hint_id}", class: "text-xs text-zinc-600 dark:text-zinc-400", "{hint}" }
             }
         }
     }
@@ -102,15 +102,23 @@ pub fn Submit(label: String, busy: bool, #[props(default)] busy_label: Option<St
     }
 }
 
-/// A form-level message (not about one field): `role="alert"`, with the request id.
+/// A form-level message (not about one field): `role="alert"`, with the request id and a
+/// button that dismisses it.
 #[component]
-pub fn FormAlert(message: String, #[props(default)] request_id: Option<String>) -> Element {
+pub fn FormAlert(
+    message: String,
+    #[props(default)] request_id: Option<String>,
+    on_dismiss: EventHandler<()>,
+) -> Element {
     rsx! {
-        div { role: "alert", class: "rounded-lg border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-900 dark:border-red-900 dark:bg-red-950 dark:text-red-100",
-            p { "{message}" }
-            if let Some(rid) = request_id {
-                p { class: "mt-1 font-mono text-xs opacity-75", "Request ID: {rid}" }
+        div { role: "alert", class: "flex items-start gap-3 rounded-lg border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-900 dark:border-red-900 dark:bg-red-950 dark:text-red-100",
+            div { class: "flex-1",
+                p { "{message}" }
+                if let Some(rid) = request_id {
+                    p { class: "mt-1 font-mono text-xs opacity-75", "Request ID: {rid}" }
+                }
             }
+            button { r#type: "button", class: "btn-link -my-0.5 text-xs", onclick: move |_| on_dismiss.call(()), "Dismiss" }
         }
     }
 }

@@ -392,11 +392,11 @@ fn Bell() -> Element {
                     div { class: "flex items-center justify-between border-b border-zinc-200 px-4 py-2 dark:border-zinc-700",
                         h2 { class: "text-sm font-semibold", "Notifications" }
                         if !inbox.connected {
-                            span { class: "text-xs text-zinc-500 dark:text-zinc-400", "Reconnecting…" }
+                            span { class: "text-xs text-zinc-600 dark:text-zinc-400", "Reconnecting…" }
                         }
                     }
                     if inbox.latest.is_empty() {
-                        p { class: "px-4 py-6 text-center text-sm text-zinc-500 dark:text-zinc-400", "Nothing new. Creating or completing a task sends you a note here." }
+                        p { class: "px-4 py-6 text-center text-sm text-zinc-600 dark:text-zinc-400", "Nothing new. Creating or completing a task sends you a note here." }
                     } else {
                         ul { class: "max-h-96 divide-y divide-zinc-100 overflow-y-auto dark:divide-zinc-800",
                             for n in inbox.latest.iter().take(5).cloned() {
@@ -408,7 +408,7 @@ fn Bell() -> Element {
                                         }
                                         div { class: "min-w-0",
                                             p { class: "font-medium text-zinc-900 dark:text-zinc-100", {n.subject.clone().unwrap_or_else(|| "Notification".to_owned())} }
-                                            p { class: "truncate text-zinc-500 dark:text-zinc-400", "{n.message}" }
+                                            p { class: "truncate text-zinc-600 dark:text-zinc-400", "{n.message}" }
                                         }
                                     }
                                 }
@@ -445,7 +445,7 @@ fn AccountMenu(email: String) -> Element {
             }
             if open {
                 div { id: "account-menu", role: "menu", aria_label: "Account", class: "panel right-0 w-64 py-1",
-                    p { class: "truncate px-4 py-2 text-xs text-zinc-500 dark:text-zinc-400", "Signed in as {email}" }
+                    p { class: "truncate px-4 py-2 text-xs text-zinc-600 dark:text-zinc-400", "Signed in as {email}" }
                     Link { to: Route::Profile {}, role: "menuitem", class: "menu-item", onclick: move |_| close_panel(), "Profile" }
                     div { role: "group", aria_label: "Theme", class: "flex items-center gap-1 px-4 py-2",
                         span { class: "mr-auto text-sm text-zinc-600 dark:text-zinc-300", "Theme" }

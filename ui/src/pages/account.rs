@@ -54,7 +54,7 @@ pub fn Login() -> Element {
     rsx! {
         Title { text: "Sign in · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Sign in" }
-        p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Welcome back. Your tasks are waiting." }
+        p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Welcome back. Your tasks are waiting." }
         if let Some(text) = flash {
             p { role: "status", class: "notice mt-4", "{text}" }
         } else if let Some(text) = notice {
@@ -62,7 +62,7 @@ pub fn Login() -> Element {
         }
         form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
             if let Some((message, request_id)) = form_alert(&err) {
-                FormAlert { message, request_id }
+                FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
             }
             Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, autofocus: true, error: err.as_ref().and_then(|e| e.field("email")) }
             Field { id: "password", label: "Password", value: password, kind: "password", autocomplete: "current-password", required: true, error: err.as_ref().and_then(|e| e.field("password")) }
@@ -71,7 +71,7 @@ pub fn Login() -> Element {
             }
             Submit { label: "Sign in", busy: busy(), busy_label: "Signing in…" }
         }
-        p { class: "mt-6 text-center text-sm text-zinc-500 dark:text-zinc-400",
+        p { class: "mt-6 text-center text-sm text-zinc-600 dark:text-zinc-400",
             "New to Tessera? "
             Link { to: Route::Register {}, class: "link", "Create account" }
         }
@@ -121,17 +121,17 @@ pub fn Register() -> Element {
     rsx! {
         Title { text: "Create account · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Create your account" }
-        p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Free, and it takes ten seconds." }
+        p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Free, and it takes ten seconds." }
         form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
             if let Some((message, request_id)) = form_alert(&err) {
-                FormAlert { message, request_id }
+                FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
             }
             Field { id: "name", label: "Name", value: name, autocomplete: "name", autofocus: true, error: err.as_ref().and_then(|e| e.field("name")) }
             Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, error: err.as_ref().and_then(|e| e.field("email")) }
             Field { id: "password", label: "Password", value: password, kind: "password", autocomplete: "new-password", required: true, hint: "At least 8 characters.", error: err.as_ref().and_then(|e| e.field("password")) }
             Submit { label: "Create account", busy: busy(), busy_label: "Creating account…" }
         }
-        p { class: "mt-6 text-center text-sm text-zinc-500 dark:text-zinc-400",
+        p { class: "mt-6 text-center text-sm text-zinc-600 dark:text-zinc-400",
             "Already have an account? "
             Link { to: Route::Login {}, class: "link", "Sign in" }
         }
@@ -177,10 +177,10 @@ pub fn ForgotPassword() -> Element {
                 Link { to: Route::Login {}, class: "link", "Back to sign in" }
             }
         } else {
-            p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Enter your e-mail address and we will send you a link to choose a new password." }
+            p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Enter your e-mail address and we will send you a link to choose a new password." }
             form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
                 if let Some((message, request_id)) = form_alert(&err) {
-                    FormAlert { message, request_id }
+                    FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
                 }
                 Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, autofocus: true, error: err.as_ref().and_then(|e| e.field("email")) }
                 Submit { label: "Send reset link", busy: busy(), busy_label: "Sending…" }
@@ -247,10 +247,10 @@ pub fn ResetPassword(token: String) -> Element {
                 Link { to: Route::ForgotPassword {}, class: "link", "Request a new link" }
             }
         } else {
-            p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Signing in with the new password signs you out everywhere else." }
+            p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Signing in with the new password signs you out everywhere else." }
             form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
                 if let Some((message, request_id)) = form_alert(&err) {
-                    FormAlert { message, request_id }
+                    FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
                 }
                 Field { id: "password", label: "New password", value: password, kind: "password", autocomplete: "new-password", required: true, autofocus: true, hint: "At least 8 characters.", error: err.as_ref().and_then(|e| e.field("password")) }
                 Submit { label: "Set new password", busy: busy(), busy_label: "Saving…" }

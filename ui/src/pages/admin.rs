@@ -3,9 +3,9 @@
 
 use dioxus::prelude::*;
 use tessera_contracts::page::Page;
-use tessera_user::wire::Profile;
+use tessera_user::wire::{ListUsersQuery, Profile};
 
-use crate::api::{ApiError, Call};
+use crate::api::{ApiError, Call, query_string};
 use crate::components::Title;
 use crate::components::dialog::ConfirmDialog;
 use crate::components::toast;
@@ -24,7 +24,7 @@ pub fn AdminUsers() -> Element {
             Title { text: "Not found · Tessera" }
             div { class: "card px-6 py-12 text-center",
                 h1 { class: "text-lg font-medium", "Page not found" }
-                p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "There is nothing here for your account." }
+                p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "There is nothing here for your account." }
             }
         };
     }
@@ -55,11 +55,14 @@ fn UserTable() -> Element {
             if *sequence.peek() != seq {
                 return;
             }
-            let mut path = format!("/users?page={page}&limit={PAGE_SIZE}");
-            if !text.trim().is_empty() {
-                path.push_str(&format!("&q={}", net::encode(text.trim())));
-            }
-            let result = Call::get(path).fetch::<Page<Profile>>().await;
+            let query = ListUsersQuery {
+                page: Some(page.to_string()),
+                limit: Some(PAGE_SIZE.to_string()),
+                q: Some(text.trim().to_owned()).filter(|q| !q.is_empty()),
+            };
+            let result = Call::get(format!("/users{}", query_string(&query)))
+                .fetch::<Page<Profile>>()
+                .await;
             if *sequence.peek() != seq {
                 return;
             }
@@ -79,7 +82,7 @@ fn UserTable() -> Element {
         div { class: "flex flex-wrap items-end justify-between gap-3",
             div {
                 h1 { class: "text-2xl font-semibold tracking-tight", "Users" }
-                p { class: "mt-0.5 text-sm text-zinc-500 dark:text-zinc-400", aria_live: "polite",
+                p { class: "mt-0.5 text-sm text-zinc-600 dark:text-zinc-400", aria_live: "polite",
                     match list().map(|p| p.meta.total) {
                         Some(1) => "1 user".to_owned(),
                         Some(n) => format!("{n} users"),
@@ -112,11 +115,11 @@ fn UserTable() -> Element {
                     }
                 },
                 Some(p) if p.data.is_empty() => rsx! {
-                    p { class: "px-6 py-12 text-center text-sm text-zinc-500 dark:text-zinc-400", "No users match “{q}”." }
+                    p { class: "px-6 py-12 text-center text-sm text-zinc-600 dark:text-zinc-400", "No users match “{q}”." }
                 },
                 Some(p) => rsx! {
                     table { class: "w-full text-left text-sm",
-                        thead { class: "border-b border-zinc-200 text-xs uppercase tracking-wide text-zinc-500 dark:border-zinc-700 dark:text-zinc-400",
+                        thead { class: "border-b border-zinc-200 text-xs uppercase tracking-wide text-zinc-600 dark:border-zinc-700 dark:text-zinc-400",
                             tr {
                                 th { scope: "col", class: "px-4 py-2 font-medium", "Name" }
                                 th { scope: "col", class: "px-4 py-2 font-medium", "Email" }
@@ -131,7 +134,7 @@ fn UserTable() -> Element {
                                     td { class: "px-4 py-2.5 font-medium", {user.name.clone().unwrap_or_else(|| "—".to_owned())} }
                                     td { class: "break-all px-4 py-2.5", "{user.email}" }
                                     td { class: "hidden px-4 py-2.5 sm:table-cell", span { class: "badge badge-zinc", "{user.role.as_str()}" } }
-                                    td { class: "hidden px-4 py-2.5 text-zinc-500 md:table-cell dark:text-zinc-400", "{time::date(&user.created_at)}" }
+                                    td { class: "hidden px-4 py-2.5 text-zinc-600 md:table-cell dark:text-zinc-400", "{time::date(&user.created_at)}" }
                                     td { class: "px-4 py-2.5 text-right",
                                         if Some(user.user_id) != me {
                                             button {
@@ -153,7 +156,7 @@ fn UserTable() -> Element {
                     if p.meta.total_pages > 1 {
                         nav { aria_label: "Pages", class: "flex items-center justify-between border-t border-zinc-200 px-4 py-2 text-sm dark:border-zinc-700",
                             button { r#type: "button", class: "btn-secondary", disabled: p.meta.page <= 1, onclick: move |_| page.set(page().saturating_sub(1).max(1)), "Previous page" }
-                            span { class: "text-zinc-500 dark:text-zinc-400", "Page {p.meta.page} of {p.meta.total_pages}" }
+                            span { class: "text-zinc-600 dark:text-zinc-400", "Page {p.meta.page} of {p.meta.total_pages}" }
                             button { r#type: "button", class: "btn-secondary", disabled: u64::from(p.meta.page) >= p.meta.total_pages, onclick: move |_| page.set(page() + 1), "Next page" }
                         }
                     }

@@ -43,7 +43,7 @@ pub fn Landing() -> Element {
                     Feature { title: "Filters that keep up", text: "Status, priority, search and sort, with pages for long lists." }
                 }
             }
-            footer { class: "mx-auto w-full max-w-[1100px] px-4 py-6 text-sm text-zinc-500 sm:px-6 dark:text-zinc-400",
+            footer { class: "mx-auto w-full max-w-[1100px] px-4 py-6 text-sm text-zinc-600 sm:px-6 dark:text-zinc-400",
                 "Tessera: an open reference for service-shaped Rust platforms."
             }
         }

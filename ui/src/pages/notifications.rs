@@ -2,9 +2,11 @@
 //! the live stream (new items appear at the top without a reload).
 
 use dioxus::prelude::*;
-use tessera_notification::wire::{Notification, NotificationPage, NotificationType};
+use tessera_notification::wire::{
+    ListNotificationsQuery, Notification, NotificationPage, NotificationType,
+};
 
-use crate::api::{ApiError, Call};
+use crate::api::{ApiError, Call, query_string};
 use crate::components::Title;
 use crate::components::toast;
 use crate::live::{self, INBOX};
@@ -37,7 +39,12 @@ pub fn Notifications() -> Element {
         let unread = unread_only();
         let _ = INBOX.read().version;
         spawn(async move {
-            let path = format!("/notifications?page={page}&limit={PAGE_SIZE}&unreadOnly={unread}");
+            let query = ListNotificationsQuery {
+                unread_only: Some(unread.to_string()),
+                page: Some(page.to_string()),
+                limit: Some(PAGE_SIZE.to_string()),
+            };
+            let path = format!("/notifications{}", query_string(&query));
             match Call::get(path).fetch::<NotificationPage>().await {
                 Ok(p) => {
                     list.set(Some(p));
@@ -72,7 +79,7 @@ pub fn Notifications() -> Element {
         div { class: "flex flex-wrap items-end justify-between gap-3",
             div {
                 h1 { class: "text-2xl font-semibold tracking-tight", "Notifications" }
-                p { class: "mt-0.5 text-sm text-zinc-500 dark:text-zinc-400", aria_live: "polite",
+                p { class: "mt-0.5 text-sm text-zinc-600 dark:text-zinc-400", aria_live: "polite",
                     if unread == 1 { "1 unread" } else { "{unread} unread" }
                 }
             }
@@ -106,7 +113,7 @@ pub fn Notifications() -> Element {
                 Some(p) if p.data.is_empty() => rsx! {
                     div { class: "card px-6 py-12 text-center",
                         p { class: "text-base font-medium", if unread_only() { "No unread notifications" } else { "No notifications yet" } }
-                        p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Creating and completing tasks sends you notes here, live." }
+                        p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Creating and completing tasks sends you notes here, live." }
                     }
                 },
                 Some(p) => rsx! {
@@ -118,7 +125,7 @@ pub fn Notifications() -> Element {
                     if p.meta.total_pages > 1 {
                         nav { aria_label: "Pages", class: "mt-4 flex items-center justify-between text-sm",
                             button { r#type: "button", class: "btn-secondary", disabled: p.meta.page <= 1, onclick: move |_| page.set(page().saturating_sub(1).max(1)), "Previous page" }
-                            span { class: "text-zinc-500 dark:text-zinc-400", "Page {p.meta.page} of {p.meta.total_pages}" }
+                            span { class: "text-zinc-600 dark:text-zinc-400", "Page {p.meta.page} of {p.meta.total_pages}" }
                             button { r#type: "button", class: "btn-secondary", disabled: u64::from(p.meta.page) >= p.meta.total_pages, onclick: move |_| page.set(page() + 1), "Next page" }
                         }
                     }
@@ -194,7 +201,7 @@ fn NotificationRow(notification: Notification, list: Signal<Option<NotificationP
                     span { class: "badge {badge}", "{kind}" }
                 }
                 p { class: "mt-0.5 break-words text-sm text-zinc-600 dark:text-zinc-300", "{notification.message}" }
-                p { class: "mt-1 text-xs text-zinc-500 dark:text-zinc-400", "{time::datetime(&notification.created_at)}" }
+                p { class: "mt-1 text-xs text-zinc-600 dark:text-zinc-400", "{time::datetime(&notification.created_at)}" }
             }
             div { class: "flex shrink-0 items-center gap-1",
                 if !read {

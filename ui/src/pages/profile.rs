@@ -119,22 +119,22 @@ pub fn Profile() -> Element {
                         }
                         dl { class: "mt-5 space-y-3 text-sm",
                             div {
-                                dt { class: "text-zinc-500 dark:text-zinc-400", "Email" }
+                                dt { class: "text-zinc-600 dark:text-zinc-400", "Email" }
                                 dd { class: "break-all font-medium", "{p.email}" }
                             }
                             div {
-                                dt { class: "text-zinc-500 dark:text-zinc-400", "Role" }
+                                dt { class: "text-zinc-600 dark:text-zinc-400", "Role" }
                                 dd { class: "font-medium", "{p.role.as_str()}" }
                             }
                             div {
-                                dt { class: "text-zinc-500 dark:text-zinc-400", "Member since" }
+                                dt { class: "text-zinc-600 dark:text-zinc-400", "Member since" }
                                 dd { class: "font-medium", "{time::date(&p.created_at)}" }
                             }
                         }
                     }
                     form { class: "card space-y-4 p-5", novalidate: true, onsubmit: submit,
                         if let Some(e) = err.as_ref().filter(|e| e.field_errors().is_empty()) {
-                            FormAlert { message: e.message(), request_id: e.request_id() }
+                            FormAlert { message: e.message(), request_id: e.request_id(), on_dismiss: move |_| error.set(None) }
                         }
                         Field { id: "name", label: "Name", value: name, autocomplete: "name", error: field("name") }
                         TextArea { id: "bio", label: "Bio", value: bio, error: field("bio") }

@@ -92,10 +92,10 @@ pub fn TaskDetail(id: String) -> Element {
                 div { class: "card px-6 py-12 text-center",
                     if err.status() == Some(404) || err.status() == Some(400) {
                         h1 { class: "text-lg font-medium", "Task not found" }
-                        p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "It may have been deleted, or the link is wrong." }
+                        p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "It may have been deleted, or the link is wrong." }
                     } else {
                         h1 { class: "text-lg font-medium", "This task could not be loaded" }
-                        p { role: "alert", class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "{err.message()}" }
+                        p { role: "alert", class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "{err.message()}" }
                     }
                     Link { to: Route::Tasks {}, class: "link mt-4 inline-block text-sm", "Back to tasks" }
                 }
@@ -188,7 +188,7 @@ pub fn TaskDetail(id: String) -> Element {
         div { class: "mt-6 grid gap-6 lg:grid-cols-[1fr_16rem]",
             form { class: "card space-y-4 p-4 sm:p-6", novalidate: true, onsubmit: submit,
                 if let Some(e) = err.as_ref().filter(|e| e.field_errors().is_empty()) {
-                    FormAlert { message: e.message(), request_id: e.request_id() }
+                    FormAlert { message: e.message(), request_id: e.request_id(), on_dismiss: move |_| error.set(None) }
                 }
                 Field { id: "title", label: "Title", value: title, required: true, error: field("title") }
                 TextArea { id: "description", label: "Description", value: description, rows: 6, error: field("description") }
@@ -225,15 +225,15 @@ pub fn TaskDetail(id: String) -> Element {
             aside { class: "card h-fit p-4 text-sm", aria_label: "Timeline",
                 dl { class: "space-y-3",
                     div {
-                        dt { class: "text-zinc-500 dark:text-zinc-400", "Created" }
+                        dt { class: "text-zinc-600 dark:text-zinc-400", "Created" }
                         dd { class: "font-medium", time { datetime: "{tessera_contracts::time::format(&current.created_at)}", "{time::datetime(&current.created_at)}" } }
                     }
                     div {
-                        dt { class: "text-zinc-500 dark:text-zinc-400", "Updated" }
+                        dt { class: "text-zinc-600 dark:text-zinc-400", "Updated" }
                         dd { class: "font-medium", time { datetime: "{tessera_contracts::time::format(&current.updated_at)}", "{time::datetime(&current.updated_at)}" } }
                     }
                     div {
-                        dt { class: "text-zinc-500 dark:text-zinc-400", "Completed" }
+                        dt { class: "text-zinc-600 dark:text-zinc-400", "Completed" }
                         dd { class: "font-medium",
                             match current.completed_at {
                                 Some(t) => rsx! { time { datetime: "{tessera_contracts::time::format(&t)}", "{time::datetime(&t)}" } },
@@ -242,7 +242,7 @@ pub fn TaskDetail(id: String) -> Element {
                         }
                     }
                     div {
-                        dt { class: "text-zinc-500 dark:text-zinc-400", "Due" }
+                        dt { class: "text-zinc-600 dark:text-zinc-400", "Due" }
                         dd { class: "font-medium",
                             match current.due_date {
                                 Some(t) => rsx! { "{time::date(&t)}" },

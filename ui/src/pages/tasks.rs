@@ -204,14 +204,14 @@ pub fn Tasks() -> Element {
         div { class: "flex flex-wrap items-end justify-between gap-3",
             div {
                 h1 { class: "text-2xl font-semibold tracking-tight", "Tasks" }
-                p { class: "mt-0.5 text-sm text-zinc-500 dark:text-zinc-400", aria_live: "polite",
+                p { class: "mt-0.5 text-sm text-zinc-600 dark:text-zinc-400", aria_live: "polite",
                     match meta {
                         Some(m) => count_text(m),
                         None => "Loading your tasks…".to_owned(),
                     }
                 }
             }
-            p { class: "hidden text-xs text-zinc-500 sm:block dark:text-zinc-400",
+            p { class: "hidden text-xs text-zinc-600 sm:block dark:text-zinc-400",
                 kbd { "n" } " new task · " kbd { "/" } " search"
             }
         }
@@ -293,7 +293,7 @@ pub fn Tasks() -> Element {
                         onclick: move |_| page.set(page().saturating_sub(1).max(1)),
                         "Previous page"
                     }
-                    span { class: "text-zinc-500 dark:text-zinc-400", "Page {m.page} of {m.total_pages}" }
+                    span { class: "text-zinc-600 dark:text-zinc-400", "Page {m.page} of {m.total_pages}" }
                     button {
                         r#type: "button",
                         class: "btn-secondary",
@@ -371,10 +371,10 @@ fn EmptyState(narrowed: bool) -> Element {
         div { class: "card px-6 py-12 text-center",
             if narrowed {
                 p { class: "text-base font-medium", "No tasks match" }
-                p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400", "Try another status, priority or search, or clear the filters." }
+                p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Try another status, priority or search, or clear the filters." }
             } else {
                 p { class: "text-base font-medium", "No tasks yet" }
-                p { class: "mt-1 text-sm text-zinc-500 dark:text-zinc-400",
+                p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400",
                     "Type a title in “New task” above and press Enter. Press "
                     kbd { "n" }
                     " anywhere to start one."
@@ -617,12 +617,12 @@ fn TaskRow(task: Task, list: Signal<Option<Page<Task>>>) -> Element {
                 } else {
                     Link {
                         to: Route::TaskDetail { id: id.to_string() },
-                        class: if done { "block truncate font-medium text-zinc-500 line-through hover:text-indigo-600 dark:text-zinc-500" } else { "block truncate font-medium text-zinc-900 hover:text-indigo-600 dark:text-zinc-100 dark:hover:text-indigo-400" },
+                        class: if done { "block truncate font-medium text-zinc-600 line-through hover:text-indigo-600 dark:text-zinc-400" } else { "block truncate font-medium text-zinc-900 hover:text-indigo-600 dark:text-zinc-100 dark:hover:text-indigo-400" },
                         "{title}"
                     }
                 }
                 if let Some(d) = &task.description {
-                    p { class: "truncate text-xs text-zinc-500 dark:text-zinc-400", "{d}" }
+                    p { class: "truncate text-xs text-zinc-600 dark:text-zinc-400", "{d}" }
                 }
                 // At phone width the badges sit under the title, so the title keeps its room.
                 div { class: "mt-1 flex flex-wrap items-center gap-1.5 sm:hidden",
@@ -654,7 +654,7 @@ fn TaskMeta(task: Task, overdue: bool) -> Element {
     rsx! {
         if let Some(due) = task.due_date {
             span {
-                class: if overdue { "text-xs font-medium text-red-600 dark:text-red-400" } else { "text-xs text-zinc-500 dark:text-zinc-400" },
+                class: if overdue { "text-xs font-medium text-red-600 dark:text-red-400" } else { "text-xs text-zinc-600 dark:text-zinc-400" },
                 if overdue { "Overdue · " } else { "Due " }
                 "{time::date(&due)}"
             }
