@@ -36,7 +36,8 @@ inputs() {
 }
 if [ "${1:-}" = "--if-stale" ]; then
   shift
-  if [ -f "$dist/index.html" ] && [ -f "$dep_info" ] \
+  # The dep-info must be this checkout's (a shared target folder may hold another clone's).
+  if [ -f "$dist/index.html" ] && grep -q "$ui/src/" "$dep_info" 2>/dev/null \
     && [ -z "$(inputs | xargs -r -d '\n' find 2>/dev/null -newer "$dist/index.html" | head -n1)" ]; then
     echo "ui/dist is up to date"
     exit 0
