@@ -81,9 +81,13 @@ export async function withContext(name, body, { viewport = { width: 1280, height
     pages.push({ page, log });
     page.on("console", (msg) => {
       const text = msg.text();
-      if (msg.type() === "error" || msg.type() === "warning") log.console.push(`${msg.type()}: ${text}`);
+      const where = msg.location()?.url ? ` (${msg.location().url})` : "";
+      if (msg.type() === "error" || msg.type() === "warning") log.console.push(`${msg.type()}: ${text}${where}`);
       if (/Content Security Policy|Content-Security-Policy/i.test(text)) log.fatal.push(`CSP violation: ${text}`);
       if (/panicked at/.test(text)) log.fatal.push(`wasm panic: ${text}`);
+    });
+    page.on("response", (res) => {
+      if (res.status() >= 400) log.console.push(`http: ${res.request().method()} ${res.url()} answered ${res.status()}`);
     });
     page.on("pageerror", (err) => {
       log.console.push(`pageerror: ${err.message}`);
@@ -121,7 +125,7 @@ async function explain(name, pages) {
     console.error(`\n[${DEPLOYMENT}] "${name}" failed on ${page.url()}`);
     console.error(`  screenshot: ${shot}`);
     const last = log.console.slice(-10);
-    console.error(last.length ? `  last console errors:\n    ${last.join("\n    ")}` : "  no console errors");
+    console.error(last.length ? `  last console errors and failed requests:\n    ${last.join("\n    ")}` : "  no console errors");
   }
 }
 
@@ -185,6 +189,11 @@ export async function apiCreateTask(token, task) {
 /** The caller's tasks as the API lists them (`query`: e.g. "q=report"). */
 export async function apiTasks(token, query = "") {
   return (await api("GET", `/tasks?limit=100${query ? `&${query}` : ""}`, null, token)).data;
+}
+
+/** The caller's notifications and their meta (`unreadCount`), as the API lists them. */
+export async function apiNotifications(token) {
+  return api("GET", "/notifications?limit=100", null, token);
 }
 
 /** Whether the API accepts these credentials. */
