@@ -34,11 +34,24 @@ inputs() {
     "$ui/package-lock.json" "$root/Cargo.lock" "$root/Cargo.toml" \
     $( [ -d "$ui/public" ] && echo "$ui/public" ) -type f
 }
+# Prints the first input newer than the bundle; fails when there is none.
+newer_input() {
+  local f
+  while IFS= read -r f; do
+    if [ "$f" -nt "$dist/index.html" ]; then echo "$f"; return 0; fi
+  done < <(inputs)
+  return 1
+}
 if [ "${1:-}" = "--if-stale" ]; then
   shift
   # The dep-info must be this checkout's (a shared target folder may hold another clone's).
-  if [ -f "$dist/index.html" ] && grep -q "$ui/src/" "$dep_info" 2>/dev/null \
-    && [ -z "$(inputs | xargs -r -d '\n' find 2>/dev/null -newer "$dist/index.html" | head -n1)" ]; then
+  if [ ! -f "$dist/index.html" ]; then
+    echo "ui/dist has no bundle: building it"
+  elif ! grep -q "$ui/src/" "$dep_info" 2>/dev/null; then
+    echo "no dep-info of this checkout's wasm build in $target: building the bundle"
+  elif changed="$(newer_input)"; then
+    echo "${changed#"$root"/} is newer than the bundle: building it"
+  else
     echo "ui/dist is up to date"
     exit 0
   fi
