@@ -27,8 +27,9 @@ dev: services _dev-env
         psql "{{pg}}" -qc "CREATE DATABASE tessera_$d" && echo "created database tessera_$d"
       fi
     done
-    # The web app's bundle (ui/dist), rebuilt when one of its inputs changed.
-    ui/build.sh --if-stale
+    # The web app's bundle (ui/dist), rebuilt when one of its inputs changed. Without its tools
+    # (ui/README.md) the API still starts; shell serves no web app without a bundle.
+    ui/build.sh --if-stale || echo "warning: the web app's bundle was not built (see above)" >&2
     cargo build -p shell
     echo
     echo "  API         http://localhost:${PORT:-4000}    (e.g. POST /auth/register)"
