@@ -331,3 +331,88 @@ pub fn query_string(query: &impl Serialize) -> String {
         format!("?{}", pairs.join("&"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use tessera_task::wire::ListTasksQuery;
+
+    use super::*;
+
+    fn response(status: u16, content_type: &str, body: &str) -> RawResponse {
+        RawResponse {
+            status,
+            request_id: Some("req-1".to_owned()),
+            retry_after: Some(42),
+            content_type: content_type.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_query_string_carries_the_present_fields_percent_encoded() {
+        let query = ListTasksQuery {
+            status: Some("COMPLETED".to_owned()),
+            q: Some("café & co/2".to_owned()),
+            page: Some("2".to_owned()),
+            ..Default::default()
+        };
+        let text = query_string(&query);
+        assert!(text.starts_with('?'));
+        let mut pairs: Vec<&str> = text[1..].split('&').collect();
+        pairs.sort_unstable();
+        assert_eq!(
+            pairs,
+            ["page=2", "q=caf%C3%A9%20%26%20co%2F2", "status=COMPLETED"]
+        );
+        assert_eq!(query_string(&ListTasksQuery::default()), "");
+    }
+
+    #[test]
+    fn a_problem_body_becomes_field_errors_and_keeps_its_request_id() {
+        let body = r#"{"type":"urn:tessera:problem:validation","title":"Request validation failed","status":400,"detail":"password must be 8 to 128 characters","requestId":"from-body","errors":[{"field":"password","message":"must be 8 to 128 characters"}]}"#;
+        let err = problem(response(400, "application/problem+json", body));
+        assert_eq!(err.status(), Some(400));
+        assert_eq!(
+            err.field("password").as_deref(),
+            Some("must be 8 to 128 characters")
+        );
+        assert_eq!(err.field("email"), None);
+        assert_eq!(err.request_id().as_deref(), Some("from-body"));
+        assert_eq!(err.message(), "Password must be 8 to 128 characters.");
+    }
+
+    #[test]
+    fn a_problem_without_a_request_id_takes_the_header_and_a_429_says_when_to_retry() {
+        let body = r#"{"type":"urn:tessera:problem:rate-limited","title":"Too many requests","status":429}"#;
+        let err = problem(response(429, "application/problem+json", body));
+        assert_eq!(err.request_id().as_deref(), Some("req-1"));
+        assert_eq!(err.message(), "Too many requests. Try again in 42 seconds.");
+    }
+
+    #[test]
+    fn an_answer_that_is_not_problem_json_is_unexpected_not_a_panic() {
+        let err = problem(response(502, "text/html", "<h1>Bad gateway</h1>"));
+        assert_eq!(
+            err,
+            ApiError::Unexpected {
+                status: 502,
+                request_id: Some("req-1".to_owned())
+            }
+        );
+        let ok: Result<serde_json::Value, _> =
+            decode(response(200, "application/json", "not json"));
+        assert!(matches!(ok, Err(ApiError::Unexpected { status: 200, .. })));
+    }
+
+    #[test]
+    fn sentences_start_upper_case_and_end_with_a_stop() {
+        assert_eq!(
+            sentence("invalid e-mail or password"),
+            "Invalid e-mail or password."
+        );
+        assert_eq!(sentence("Done!"), "Done!");
+        assert_eq!(sentence("  "), "");
+    }
+}

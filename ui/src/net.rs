@@ -147,9 +147,18 @@ pub fn focus(id: &str) {
     }
 }
 
-/// Percent-encodes a query-string value.
+/// Percent-encodes a query-string value (everything but RFC 3986's unreserved characters).
+/// Plain Rust rather than `encodeURIComponent`, so the query builders are unit-tested natively.
 pub fn encode(value: &str) -> String {
-    js_sys::encode_uri_component(value).into()
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// A random UUID (v4) for idempotency keys, from the browser's CSPRNG.

@@ -62,3 +62,41 @@ pub fn placeholder_task(request: &CreateTaskRequest) -> Task {
 pub fn is_placeholder(task: &Task) -> bool {
     task.user_id.0.is_nil()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn a_due_date_is_noon_utc_of_the_picked_day_and_reads_back_as_that_day() {
+        let sent = due_from_input("2026-12-24").unwrap();
+        assert_eq!(sent, "2026-12-24T12:00:00.000Z");
+        let stored = DateTime::parse_from_rfc3339(&sent)
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(due_to_input(&Some(stored)), "2026-12-24");
+        assert_eq!(date(&stored), "Dec 24, 2026");
+        assert_eq!(due_from_input(""), None);
+        assert_eq!(due_from_input("24/12/2026"), None);
+        assert_eq!(due_to_input(&None), "");
+    }
+
+    #[test]
+    fn a_placeholder_is_recognised_and_real_tasks_are_not() {
+        let request = CreateTaskRequest {
+            title: "  Call the bank ".to_owned(),
+            priority: Some("HIGH".to_owned()),
+            due_date: due_from_input("2026-12-24"),
+            ..Default::default()
+        };
+        let mut task = placeholder_task(&request);
+        assert!(is_placeholder(&task));
+        assert_eq!(task.title, "Call the bank");
+        assert_eq!(task.priority, TaskPriority::High);
+        assert!(task.due_date.is_some());
+        task.user_id = UserId(uuid::Uuid::new_v4());
+        assert!(!is_placeholder(&task));
+    }
+}
