@@ -27,6 +27,9 @@ dev: services _dev-env
         psql "{{pg}}" -qc "CREATE DATABASE tessera_$d" && echo "created database tessera_$d"
       fi
     done
+    # The web app's bundle (ui/dist), rebuilt when one of its inputs changed. Without its tools
+    # (ui/README.md) the API still starts; shell serves no web app without a bundle.
+    ui/build.sh --if-stale || echo "warning: the web app's bundle was not built (see above)" >&2
     cargo build -p shell
     echo
     echo "  web app     http://localhost:${UI_PORT:-3000}    (the bundle from ui/dist; without one, not served)"
@@ -60,10 +63,24 @@ _dev-env:
     echo "wrote .env with new random secrets"
 
 # Every check and every test: formatting, lints, feature builds, wasm wire types, schema drift, all
-# tests (both deployments), then the bounded contract run (schemathesis and Swagger UI in Chromium).
+# tests (both deployments), the web app in Chromium (both deployments), then the bounded contract
+# run (schemathesis and Swagger UI in Chromium).
 test: services check schema-check
     cargo nextest run --workspace --all-features --profile ci
+    {{just_executable()}} ui-test
     {{just_executable()}} fuzz-ci
+
+# ui/build.sh needs `npm ci` in ui/ and wasm-bindgen-cli at Cargo.lock's version (ui/README.md).
+# Build the web app's release bundle into ui/dist: wasm under its size budget, CSS, hashed names, .gz/.br.
+ui-build:
+    ui/build.sh
+
+# Builds the bundle when stale. Arguments go to .ci/ui-e2e, e.g.
+# `just ui-test --only single -- --test-name-pattern='two tabs'` (see TESTING.md).
+# The web app in headless Chromium, against the single-process and the split deployment.
+[positional-arguments]
+ui-test *args: services
+    .ci/ui-e2e "$@"
 
 # Formatting, clippy, each single-feature shell, and the wire types for wasm.
 check:

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::live::Live;
 use crate::service::{ListQuery, NotificationError, Notifications, Reply};
-use crate::wire::{NotificationPage, STREAM_EVENT, StreamEvent};
+use crate::wire::{ListNotificationsQuery, NotificationPage, STREAM_EVENT, StreamEvent};
 
 /// What the stream route needs besides the use cases.
 #[derive(Clone)]
@@ -173,23 +173,6 @@ pub async fn send(
     Ok(response.json(sent.notification))
 }
 
-/// The query string of `GET /notifications`. Values are read as text and parsed by the use
-/// case, so each bad one is a 400 naming its parameter; unknown parameters are refused too.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListNotificationsQuery {
-    /// Only unread notifications (`true` or `false`, default `false`).
-    #[serde(rename = "unreadOnly")]
-    #[param(rename = "unreadOnly", value_type = Option<bool>, example = false)]
-    unread_only: Option<String>,
-    /// The page number, from 1 (default 1) to 4294967295.
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0, example = 1)]
-    page: Option<String>,
-    /// The page size, 1 to 100 (default 10).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
-    limit: Option<String>,
-}
 
 /// The caller's notifications, newest first, with how many are unread.
 #[utoipa::path(

@@ -5,7 +5,7 @@
 //! here so the web app finds every shape of this domain in one place.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 pub use tessera_contracts::notifications::{
     Notification, NotificationChannel, NotificationType, SendNotification, templates,
@@ -53,6 +53,24 @@ pub struct NotificationPage {
     pub data: Vec<Notification>,
     /// Where this page sits.
     pub meta: NotificationPageMeta,
+}
+
+/// The query string of `GET /notifications`. Values are read as text and parsed by the use
+/// case (the web app builds it too), so each bad one is a 400 naming its parameter; unknown parameters are refused too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListNotificationsQuery {
+    /// Only unread notifications (`true` or `false`, default `false`).
+    #[serde(rename = "unreadOnly")]
+    #[param(rename = "unreadOnly", value_type = Option<bool>, example = false)]
+    pub unread_only: Option<String>,
+    /// The page number, from 1 (default 1) to 4294967295.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0, example = 1)]
+    pub page: Option<String>,
+    /// The page size, 1 to 100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
+    pub limit: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,18 +1,16 @@
 //! HTTP handlers of `/users/*`: extract, call one use case, map the result.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
 use tessera_app::error::{ApiError, Json};
 use tessera_app::telemetry::RequestId;
 use tessera_app::tokens::{AdminUser, AuthUser};
 use tessera_contracts::UserId;
 use tessera_contracts::page::Page;
 use tessera_contracts::problem::Problem;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::service::{ListUsers, Users};
-use crate::wire::{Profile, UpdateProfileRequest};
+use crate::wire::{ListUsersQuery, Profile, UpdateProfileRequest};
 
 /// Mounts the routes under `/users`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,28 +27,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The query string of `GET /users`. Values are read as text and parsed by the use case, so
-/// each bad one is a 400 naming its parameter; unknown parameters are refused too.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListUsersQuery {
-    /// The page number, from 1 (default 1) to 4294967295.
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0, example = 1)]
-    page: Option<String>,
-    /// The page size, 1 to 100 (default 10).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
-    limit: Option<String>,
-    /// Case-insensitive text found in the name or the e-mail: at most 100 characters as sent,
-    /// not only whitespace, searched for without surrounding whitespace.
-    #[param(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
-        example = "ada"
-    )]
-    q: Option<String>,
-}
 
 /// Reads the query string; an unknown or repeated parameter is named in the problem's `errors`.
 fn list_query(req: &HttpRequest) -> Result<ListUsersQuery, ApiError> {

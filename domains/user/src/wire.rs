@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tessera_contracts::patch::Patch;
 use tessera_contracts::problem::FieldError;
 use tessera_contracts::{Role, UserId};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// A user's profile: `GET`/`PATCH /users/{id}` and the items of `GET /users`.
@@ -176,6 +176,29 @@ pub fn parse_search(raw: &str) -> Result<String, FieldError> {
         return Err(field_error("q", NUL_MESSAGE));
     }
     Ok(q.to_owned())
+}
+
+/// The query string of `GET /users`. Values are read as text and parsed by the use case, so
+/// each bad one is a 400 naming its parameter; unknown parameters are refused too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// The page number, from 1 (default 1) to 4294967295.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0, example = 1)]
+    pub page: Option<String>,
+    /// The page size, 1 to 100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
+    pub limit: Option<String>,
+    /// Case-insensitive text found in the name or the e-mail: at most 100 characters as sent,
+    /// not only whitespace, searched for without surrounding whitespace.
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u0000][^\u0000]*$",
+        example = "ada"
+    )]
+    pub q: Option<String>,
 }
 
 #[cfg(test)]

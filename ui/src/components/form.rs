@@ -1,0 +1,124 @@
+//! Form pieces: a labelled input with its error next to it, and the submit button.
+
+use dioxus::prelude::*;
+
+/// A labelled text input. When `error` is set, the input is marked invalid and described by the
+/// message, which sits right under it (`<id>-error`).
+#[component]
+pub fn Field(
+    id: String,
+    label: String,
+    value: Signal<String>,
+    #[props(default = "text".to_owned())] kind: String,
+    #[props(default)] autocomplete: Option<String>,
+    #[props(default)] error: Option<String>,
+    #[props(default)] hint: Option<String>,
+    #[props(default)] required: bool,
+    #[props(default)] autofocus: bool,
+    #[props(default)] placeholder: Option<String>,
+) -> Element {
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described = match (&error, &hint) {
+        (Some(_), _) => Some(error_id.clone()),
+        (None, Some(_)) => Some(hint_id.clone()),
+        _ => None,
+    };
+    rsx! {
+        div { class: "space-y-1.5",
+            label { class: "label", r#for: "{id}", "{label}" }
+            input {
+                id: "{id}",
+                name: "{id}",
+                class: "input",
+                r#type: "{kind}",
+                value: "{value}",
+                required,
+                autofocus,
+                autocomplete,
+                placeholder,
+                aria_invalid: if error.is_some() { "true" },
+                aria_describedby: described,
+                oninput: move |e| value.set(e.value()),
+            }
+            if let Some(message) = &error {
+                p { id: "{error_id}", class: "field-error", "{message}" }
+            } else if let Some(hint) = &hint {
+                p { id: "{hint_id}", class: "text-xs text-zinc-600 dark:text-zinc-400", "{hint}" }
+            }
+        }
+    }
+}
+
+/// A multi-line labelled input, with the same error handling as [`Field`].
+#[component]
+pub fn TextArea(
+    id: String,
+    label: String,
+    value: Signal<String>,
+    #[props(default)] error: Option<String>,
+    #[props(default = 4)] rows: u32,
+) -> Element {
+    let error_id = format!("{id}-error");
+    rsx! {
+        div { class: "space-y-1.5",
+            label { class: "label", r#for: "{id}", "{label}" }
+            textarea {
+                id: "{id}",
+                name: "{id}",
+                class: "input min-h-24",
+                rows: "{rows}",
+                value: "{value}",
+                aria_invalid: if error.is_some() { "true" },
+                aria_describedby: if error.is_some() { error_id.clone() },
+                oninput: move |e| value.set(e.value()),
+            }
+            if let Some(message) = &error {
+                p { id: "{error_id}", class: "field-error", "{message}" }
+            }
+        }
+    }
+}
+
+/// The primary button of a form: disabled and saying so while the request runs.
+#[component]
+pub fn Submit(label: String, busy: bool, #[props(default)] busy_label: Option<String>) -> Element {
+    let text = if busy {
+        busy_label.unwrap_or_else(|| format!("{label}…"))
+    } else {
+        label.clone()
+    };
+    rsx! {
+        button {
+            r#type: "submit",
+            class: "btn-primary w-full",
+            disabled: busy,
+            aria_busy: if busy { "true" },
+            if busy {
+                span { class: "spinner", aria_hidden: "true" }
+            }
+            "{text}"
+        }
+    }
+}
+
+/// A form-level message (not about one field): `role="alert"`, with the request id and a
+/// button that dismisses it.
+#[component]
+pub fn FormAlert(
+    message: String,
+    #[props(default)] request_id: Option<String>,
+    on_dismiss: EventHandler<()>,
+) -> Element {
+    rsx! {
+        div { role: "alert", class: "flex items-start gap-3 rounded-lg border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-900 dark:border-red-900 dark:bg-red-950 dark:text-red-100",
+            div { class: "flex-1",
+                p { "{message}" }
+                if let Some(rid) = request_id {
+                    p { class: "mt-1 font-mono text-xs opacity-75", "Request ID: {rid}" }
+                }
+            }
+            button { r#type: "button", class: "btn-link -my-0.5 text-xs", onclick: move |_| on_dismiss.call(()), "Dismiss" }
+        }
+    }
+}
