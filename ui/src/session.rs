@@ -14,7 +14,7 @@ use std::rc::Rc;
 use dioxus::prelude::*;
 use futures_util::future::{LocalBoxFuture, Shared};
 use futures_util::{FutureExt, StreamExt};
-use tessera_auth::wire::{LoginRequest, TokenResponse, TokenUser};
+use tessera_auth::wire::{LoginRequest, RefreshRequest, TokenResponse, TokenUser};
 use tessera_contracts::Role;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
@@ -113,7 +113,7 @@ async fn refresh_locked() -> Result<String, RefreshFailed> {
         let result = Call::post("/auth/refresh")
             .public()
             .session()
-            .json(&serde_json::Map::new())
+            .json(&cookie_mode())
             .raw()
             .await
             .and_then(decode::<TokenResponse>);
@@ -134,6 +134,13 @@ async fn refresh_locked() -> Result<String, RefreshFailed> {
             Err(RefreshFailed::Offline)
         }
         _ => Err(RefreshFailed::Refused),
+    }
+}
+
+/// The body of a cookie-mode refresh or logout: no token (the cookie carries it).
+fn cookie_mode() -> RefreshRequest {
+    RefreshRequest {
+        refresh_token: None,
     }
 }
 
@@ -180,7 +187,7 @@ pub async fn logout() {
     let _ = Call::post("/auth/logout")
         .public()
         .session()
-        .json(&serde_json::Map::new())
+        .json(&cookie_mode())
         .send()
         .await;
     *AUTH.write() = Auth::SignedOut { notice: None };
