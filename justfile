@@ -27,8 +27,9 @@ dev: services _dev-env
         psql "{{pg}}" -qc "CREATE DATABASE tessera_$d" && echo "created database tessera_$d"
       fi
     done
-    # The web app's bundle (ui/dist), rebuilt when one of its inputs changed. Without its tools
-    # (ui/README.md) the API still starts; shell serves no web app without a bundle.
+    # The web app's bundle (ui/dist), rebuilt when one of its inputs changed; its tools are
+    # installed on first use. If the build fails the API still starts, without the web app.
+    .ci/ui-tools || echo "warning: the web app's build tools could not be installed (see above)" >&2
     ui/build.sh --if-stale || echo "warning: the web app's bundle was not built (see above)" >&2
     cargo build -p shell
     echo
