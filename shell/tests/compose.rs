@@ -717,7 +717,10 @@ fn the_web_app_is_built_into_the_image_and_served_on_its_port() {
         ),
         ("ui/build.sh", "the justfile's build script"),
         ("npm ci", "the npm tools from the lockfile"),
-        ("nodejs npm", "Node for the npm tools"),
+        (
+            "COPY --from=node /usr/local/bin/node",
+            "Node for the npm tools",
+        ),
         (
             "cp -r ui/dist/. /ui-dist/",
             "the bundle copied out of the stage",
