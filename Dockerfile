@@ -7,7 +7,8 @@
 #
 # compose.mono.yml and compose.split.yml build it with their own FEATURES. Stages: `chef` (toolchain
 # + cargo-chef), `planner` (dependency recipe), `builder` (dependencies in their own layer, then the
-# binary), `ui` (the web app's static files), `runtime` (debian-slim, non-root).
+# binary), `node` (Node for the web app's build tools), `ui` (the web app's bundle), `runtime`
+# (debian-slim, non-root).
 
 # rust-toolchain.toml pins the `stable` channel; `rust:1-bookworm` is the current stable release on
 # the same Debian as the runtime image, so the binary finds the glibc it was linked against.
@@ -40,12 +41,16 @@ RUN cargo build --release --locked -p shell --no-default-features --features "$F
 # (3000). Only when FEATURES names `ui`; otherwise /ui-dist stays empty and no UI is served.
 # ui/build.sh comes with the web app's build pipeline (issue 11, the `ui-harness` branch); until it
 # is merged, an image with `ui` in FEATURES fails here, saying so, rather than ship without a UI.
+# Node for the bundle's npm tools (wasm-opt from npm binaryen, Tailwind CSS; see TOOLS.md), from
+# the official image on the same Debian: Tailwind's engine needs Node 20 or later, and bookworm's
+# own nodejs is 18.
+FROM node:22-bookworm-slim AS node
+
 FROM chef AS ui
 ARG FEATURES="gateway auth user task notification worker ui"
-# Node and npm for the bundle's npm tools (wasm-opt from npm binaryen, CSS; see TOOLS.md).
-RUN case " $FEATURES " in *" ui "*) \
-      apt-get update && apt-get install -y --no-install-recommends nodejs npm \
-      && rm -rf /var/lib/apt/lists/* ;; esac
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 COPY . .
 # wasm-bindgen-cli at the version Cargo.lock pins, without --locked (its own lockfile names a
 # crate version the registry lacks; TOOLS.md); the npm tools from ui/package-lock.json; then the

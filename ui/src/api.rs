@@ -31,8 +31,8 @@ pub static REACHABILITY: GlobalSignal<Reachability> = Signal::global(|| Reachabi
 pub enum ApiError {
     /// The API answered with problem+json.
     Problem {
-        /// The problem body.
-        problem: Problem,
+        /// The problem body (boxed: it is large, and errors travel through every `Result`).
+        problem: Box<Problem>,
         /// `Retry-After` in seconds, if sent.
         retry_after: Option<u64>,
     },
@@ -298,7 +298,7 @@ pub fn problem(response: RawResponse) -> ApiError {
                 problem.request_id = response.request_id;
             }
             ApiError::Problem {
-                problem,
+                problem: Box::new(problem),
                 retry_after: response.retry_after,
             }
         }

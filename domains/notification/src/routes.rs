@@ -173,7 +173,6 @@ pub async fn send(
     Ok(response.json(sent.notification))
 }
 
-
 /// The caller's notifications, newest first, with how many are unread.
 #[utoipa::path(
     get, path = "/notifications", operation_id = "listNotifications", tag = "notifications",

@@ -27,7 +27,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-
 /// Reads the query string; an unknown or repeated parameter is named in the problem's `errors`.
 fn list_query(req: &HttpRequest) -> Result<ListUsersQuery, ApiError> {
     tessera_app::error::parse_query(req.query_string())
