@@ -1,6 +1,10 @@
 //! Form pieces: a labelled input with its error next to it, and the submit button.
 
+use std::future::Future;
+
 use dioxus::prelude::*;
+
+use crate::api::ApiError;
 
 /// A labelled text input. When `error` is set, the input is marked invalid and described by the
 /// message, which sits right under it (`<id>-error`).
@@ -120,5 +124,69 @@ pub fn FormAlert(
             }
             button { r#type: "button", class: "btn-link -my-0.5 text-xs", onclick: move |_| on_dismiss.call(()), "Dismiss" }
         }
+    }
+}
+
+/// A form's submission: busy while its request runs (so it cannot be sent twice), and the error
+/// it ended with, shown next to the field it names or above the form.
+#[derive(Clone, Copy, PartialEq)]
+pub struct Submission {
+    busy: Signal<bool>,
+    error: Signal<Option<ApiError>>,
+}
+
+/// A [`Submission`] for the calling component's form.
+pub fn use_submission() -> Submission {
+    Submission {
+        busy: use_signal(|| false),
+        error: use_signal(|| None),
+    }
+}
+
+impl Submission {
+    /// Whether the request is running.
+    pub fn busy(&self) -> bool {
+        (self.busy)()
+    }
+
+    /// The error of the last submission.
+    pub fn error(&self) -> Option<ApiError> {
+        (self.error)()
+    }
+
+    /// The last submission's message for `field`.
+    pub fn field(&self, field: &str) -> Option<String> {
+        self.error.read().as_ref().and_then(|e| e.field(field))
+    }
+
+    /// Runs `work` unless a submission is running already; keeps its error for the form.
+    pub fn run(mut self, work: impl Future<Output = Result<(), ApiError>> + 'static) {
+        if *self.busy.peek() {
+            return;
+        }
+        self.busy.set(true);
+        self.error.set(None);
+        spawn(async move {
+            if let Err(err) = work.await {
+                self.error.set(Some(err));
+            }
+            self.busy.set(false);
+        });
+    }
+}
+
+/// The form-level message of a submission, if its error is not a validation problem about the
+/// form's fields (those sit next to their fields).
+#[component]
+pub fn SubmissionAlert(form: Submission) -> Element {
+    let mut error = form.error;
+    let Some(err) = form.error() else {
+        return rsx! {};
+    };
+    if err.status() == Some(400) && !err.field_errors().is_empty() {
+        return rsx! {};
+    }
+    rsx! {
+        FormAlert { message: err.message(), request_id: err.request_id(), on_dismiss: move |_| error.set(None) }
     }
 }

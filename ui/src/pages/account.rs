@@ -6,27 +6,17 @@ use tessera_auth::wire::{
 };
 
 use crate::Route;
-use crate::api::{ApiError, Call};
+use crate::api::Call;
 use crate::components::Title;
-use crate::components::form::{Field, FormAlert, Submit};
+use crate::components::form::{Field, SubmissionAlert, Submit, use_submission};
 use crate::session::{self, AUTH, Auth, FLASH};
-
-/// A form-level error: the message and the request id, unless the problem is about fields.
-fn form_alert(error: &Option<ApiError>) -> Option<(String, Option<String>)> {
-    let error = error.as_ref()?;
-    if !error.field_errors().is_empty() && error.status() == Some(400) {
-        return None;
-    }
-    Some((error.message(), error.request_id()))
-}
 
 /// `/login`.
 #[component]
 pub fn Login() -> Element {
     let email = use_signal(String::new);
     let password = use_signal(String::new);
-    let mut busy = use_signal(|| false);
-    let mut error = use_signal(|| None::<ApiError>);
+    let form = use_submission();
     let notice = match &*AUTH.read() {
         Auth::SignedOut { notice } => notice.clone(),
         _ => None,
@@ -34,23 +24,13 @@ pub fn Login() -> Element {
     let flash = FLASH();
     let submit = move |e: FormEvent| {
         e.prevent_default();
-        if busy() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        spawn(async move {
-            match session::login(email(), password()).await {
-                Ok(()) => {
-                    *FLASH.write() = None;
-                    navigator().replace(Route::Tasks {});
-                }
-                Err(err) => error.set(Some(err)),
-            }
-            busy.set(false);
+        form.run(async move {
+            session::login(email(), password()).await?;
+            *FLASH.write() = None;
+            navigator().replace(Route::Tasks {});
+            Ok(())
         });
     };
-    let err = error();
     rsx! {
         Title { text: "Sign in · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Sign in" }
@@ -61,15 +41,13 @@ pub fn Login() -> Element {
             p { role: "status", class: "notice mt-4", "{text}" }
         }
         form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
-            if let Some((message, request_id)) = form_alert(&err) {
-                FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
-            }
-            Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, autofocus: true, error: err.as_ref().and_then(|e| e.field("email")) }
-            Field { id: "password", label: "Password", value: password, kind: "password", autocomplete: "current-password", required: true, error: err.as_ref().and_then(|e| e.field("password")) }
+            SubmissionAlert { form }
+            Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, autofocus: true, error: form.field("email") }
+            Field { id: "password", label: "Password", value: password, kind: "password", autocomplete: "current-password", required: true, error: form.field("password") }
             div { class: "flex justify-end text-sm",
                 Link { to: Route::ForgotPassword {}, class: "link", "Forgot password?" }
             }
-            Submit { label: "Sign in", busy: busy(), busy_label: "Signing in…" }
+            Submit { label: "Sign in", busy: form.busy(), busy_label: "Signing in…" }
         }
         p { class: "mt-6 text-center text-sm text-zinc-600 dark:text-zinc-400",
             "New to Tessera? "
@@ -84,52 +62,35 @@ pub fn Register() -> Element {
     let name = use_signal(String::new);
     let email = use_signal(String::new);
     let password = use_signal(String::new);
-    let mut busy = use_signal(|| false);
-    let mut error = use_signal(|| None::<ApiError>);
+    let form = use_submission();
     let submit = move |e: FormEvent| {
         e.prevent_default();
-        if busy() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        spawn(async move {
+        form.run(async move {
             let request = RegisterRequest {
                 email: email(),
                 password: password(),
                 name: Some(name()).filter(|n| !n.trim().is_empty()),
             };
-            let created = Call::post("/auth/register")
+            Call::post("/auth/register")
                 .public()
                 .json(&request)
                 .fetch::<RegisterResponse>()
-                .await;
-            let outcome = match created {
-                Ok(_) => session::login(email(), password()).await,
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(()) => {
-                    navigator().replace(Route::Tasks {});
-                }
-                Err(err) => error.set(Some(err)),
-            }
-            busy.set(false);
+                .await?;
+            session::login(email(), password()).await?;
+            navigator().replace(Route::Tasks {});
+            Ok(())
         });
     };
-    let err = error();
     rsx! {
         Title { text: "Create account · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Create your account" }
         p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Free, and it takes ten seconds." }
         form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
-            if let Some((message, request_id)) = form_alert(&err) {
-                FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
-            }
-            Field { id: "name", label: "Name", value: name, autocomplete: "name", autofocus: true, error: err.as_ref().and_then(|e| e.field("name")) }
-            Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, error: err.as_ref().and_then(|e| e.field("email")) }
-            Field { id: "password", label: "Password", value: password, kind: "password", autocomplete: "new-password", required: true, hint: "At least 8 characters.", error: err.as_ref().and_then(|e| e.field("password")) }
-            Submit { label: "Create account", busy: busy(), busy_label: "Creating account…" }
+            SubmissionAlert { form }
+            Field { id: "name", label: "Name", value: name, autocomplete: "name", autofocus: true, error: form.field("name") }
+            Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, error: form.field("email") }
+            Field { id: "password", label: "Password", value: password, kind: "password", autocomplete: "new-password", required: true, hint: "At least 8 characters.", error: form.field("password") }
+            Submit { label: "Create account", busy: form.busy(), busy_label: "Creating account…" }
         }
         p { class: "mt-6 text-center text-sm text-zinc-600 dark:text-zinc-400",
             "Already have an account? "
@@ -142,30 +103,20 @@ pub fn Register() -> Element {
 #[component]
 pub fn ForgotPassword() -> Element {
     let email = use_signal(String::new);
-    let mut busy = use_signal(|| false);
-    let mut error = use_signal(|| None::<ApiError>);
+    let form = use_submission();
     let mut sent = use_signal(|| None::<String>);
     let submit = move |e: FormEvent| {
         e.prevent_default();
-        if busy() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        spawn(async move {
-            match Call::post("/auth/forgot-password")
+        form.run(async move {
+            Call::post("/auth/forgot-password")
                 .public()
                 .json(&ForgotPasswordRequest { email: email() })
                 .fetch::<MessageResponse>()
-                .await
-            {
-                Ok(_) => sent.set(Some(email())),
-                Err(err) => error.set(Some(err)),
-            }
-            busy.set(false);
+                .await?;
+            sent.set(Some(email()));
+            Ok(())
         });
     };
-    let err = error();
     rsx! {
         Title { text: "Forgot password · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Reset your password" }
@@ -179,11 +130,9 @@ pub fn ForgotPassword() -> Element {
         } else {
             p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Enter your e-mail address and we will send you a link to choose a new password." }
             form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
-                if let Some((message, request_id)) = form_alert(&err) {
-                    FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
-                }
-                Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, autofocus: true, error: err.as_ref().and_then(|e| e.field("email")) }
-                Submit { label: "Send reset link", busy: busy(), busy_label: "Sending…" }
+            SubmissionAlert { form }
+                Field { id: "email", label: "Email", value: email, kind: "email", autocomplete: "email", required: true, autofocus: true, error: form.field("email") }
+                Submit { label: "Send reset link", busy: form.busy(), busy_label: "Sending…" }
             }
             p { class: "mt-6 text-center text-sm",
                 Link { to: Route::Login {}, class: "link", "Back to sign in" }
@@ -196,42 +145,28 @@ pub fn ForgotPassword() -> Element {
 #[component]
 pub fn ResetPassword(token: String) -> Element {
     let password = use_signal(String::new);
-    let mut busy = use_signal(|| false);
-    let mut error = use_signal(|| None::<ApiError>);
+    let form = use_submission();
     let token = use_signal(|| token);
     let submit = move |e: FormEvent| {
         e.prevent_default();
-        if busy() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        spawn(async move {
+        form.run(async move {
             let request = ResetPasswordRequest {
                 token: token(),
                 password: password(),
             };
-            match Call::post("/auth/reset-password")
+            Call::post("/auth/reset-password")
                 .public()
                 .json(&request)
                 .send()
-                .await
-            {
-                Ok(()) => {
-                    *FLASH.write() = Some(
-                        "Your password has been changed. Sign in with the new one.".to_owned(),
-                    );
-                    navigator().replace(Route::Login {});
-                }
-                Err(err) => error.set(Some(err)),
-            }
-            busy.set(false);
+                .await?;
+            *FLASH.write() =
+                Some("Your password has been changed. Sign in with the new one.".to_owned());
+            navigator().replace(Route::Login {});
+            Ok(())
         });
     };
-    let err = error();
     // The API answers a bad, expired or spent token as a validation problem on `token`.
-    let token_spent =
-        token().is_empty() || err.as_ref().is_some_and(|e| e.field("token").is_some());
+    let token_spent = token().is_empty() || form.field("token").is_some();
     rsx! {
         Title { text: "Choose a new password · Tessera" }
         h1 { class: "text-xl font-semibold tracking-tight", "Choose a new password" }
@@ -247,13 +182,11 @@ pub fn ResetPassword(token: String) -> Element {
                 Link { to: Route::ForgotPassword {}, class: "link", "Request a new link" }
             }
         } else {
-            p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "Signing in with the new password signs you out everywhere else." }
+            p { class: "mt-1 text-sm text-zinc-600 dark:text-zinc-400", "A new password signs you out on every device; then sign in with it." }
             form { class: "mt-6 space-y-4", novalidate: true, onsubmit: submit,
-                if let Some((message, request_id)) = form_alert(&err) {
-                    FormAlert { message, request_id, on_dismiss: move |_| error.set(None) }
-                }
-                Field { id: "password", label: "New password", value: password, kind: "password", autocomplete: "new-password", required: true, autofocus: true, hint: "At least 8 characters.", error: err.as_ref().and_then(|e| e.field("password")) }
-                Submit { label: "Set new password", busy: busy(), busy_label: "Saving…" }
+            SubmissionAlert { form }
+                Field { id: "password", label: "New password", value: password, kind: "password", autocomplete: "new-password", required: true, autofocus: true, hint: "At least 8 characters.", error: form.field("password") }
+                Submit { label: "Set new password", busy: form.busy(), busy_label: "Saving…" }
             }
         }
     }

@@ -190,9 +190,10 @@ fn NotificationRow(notification: Notification, list: Signal<Option<NotificationP
         });
     };
     rsx! {
-        li { class: "flex items-start gap-3 px-4 py-3",
+        li { class: "flex flex-wrap items-start gap-x-3 gap-y-1 px-4 py-3",
             span { class: "mt-2 size-2 shrink-0 rounded-full", class: if read { "bg-transparent" } else { "bg-indigo-600" }, aria_hidden: "true" }
-            div { class: "min-w-0 flex-1",
+            // At phone width the buttons wrap under the text instead of squeezing it.
+            div { class: "min-w-0 flex-1 basis-56",
                 div { class: "flex flex-wrap items-center gap-2",
                     p { class: "font-medium", class: if read { "text-zinc-600 dark:text-zinc-400" } else { "text-zinc-900 dark:text-zinc-100" },
                         if !read { span { class: "sr-only", "Unread: " } }
@@ -203,7 +204,7 @@ fn NotificationRow(notification: Notification, list: Signal<Option<NotificationP
                 p { class: "mt-0.5 break-words text-sm text-zinc-600 dark:text-zinc-300", "{notification.message}" }
                 p { class: "mt-1 text-xs text-zinc-600 dark:text-zinc-400", "{time::datetime(&notification.created_at)}" }
             }
-            div { class: "flex shrink-0 items-center gap-1",
+            div { class: "ml-auto flex shrink-0 items-center gap-1",
                 if !read {
                     button { r#type: "button", class: "btn-ghost text-xs", disabled: busy(), aria_label: "Mark read: {subject}", onclick: mark_read, "Mark read" }
                 }

@@ -6,8 +6,7 @@ use tessera_user::wire::{Profile as UserProfile, UpdateProfileRequest};
 
 use crate::api::{ApiError, Call};
 use crate::components::Title;
-use crate::components::form::{Field, FormAlert, TextArea};
-use crate::components::toast;
+use crate::components::form::{Field, SubmissionAlert, TextArea, use_submission};
 use crate::session;
 use crate::time;
 
@@ -30,8 +29,7 @@ pub fn Profile() -> Element {
     let mut name = use_signal(String::new);
     let mut bio = use_signal(String::new);
     let mut avatar = use_signal(String::new);
-    let mut busy = use_signal(|| false);
-    let mut error = use_signal(|| None::<ApiError>);
+    let form = use_submission();
     let mut saved = use_signal(|| false);
     let mut fill = move |p: &UserProfile| {
         name.set(p.name.clone().unwrap_or_default());
@@ -53,37 +51,25 @@ pub fn Profile() -> Element {
     });
     let submit = move |e: FormEvent| {
         e.prevent_default();
-        if busy() {
-            return;
-        }
-        busy.set(true);
         saved.set(false);
-        error.set(None);
         let change = UpdateProfileRequest {
             name: patch_of(&name()),
             bio: patch_of(&bio()),
             avatar: patch_of(avatar().trim()),
         };
         let path = path.clone();
-        spawn(async move {
-            match Call::patch(path).json(&change).fetch::<UserProfile>().await {
-                Ok(p) => {
-                    fill(&p);
-                    profile.set(Some(p));
-                    saved.set(true);
-                }
-                Err(err) => {
-                    if err.field_errors().is_empty() {
-                        toast::error(&err);
-                    }
-                    error.set(Some(err));
-                }
-            }
-            busy.set(false);
+        form.run(async move {
+            let p = Call::patch(path)
+                .json(&change)
+                .fetch::<UserProfile>()
+                .await?;
+            fill(&p);
+            profile.set(Some(p));
+            saved.set(true);
+            Ok(())
         });
     };
-    let err = error();
-    let field = |n: &str| err.as_ref().and_then(|e| e.field(n));
+    let field = |n: &str| form.field(n);
     let preview = avatar().trim().to_owned();
     let show_preview = preview.starts_with("https://") && field("avatar").is_none();
     rsx! {
@@ -133,18 +119,16 @@ pub fn Profile() -> Element {
                         }
                     }
                     form { class: "card space-y-4 p-5", novalidate: true, onsubmit: submit,
-                        if let Some(e) = err.as_ref().filter(|e| e.field_errors().is_empty()) {
-                            FormAlert { message: e.message(), request_id: e.request_id(), on_dismiss: move |_| error.set(None) }
-                        }
+                        SubmissionAlert { form }
                         Field { id: "name", label: "Name", value: name, autocomplete: "name", error: field("name") }
                         TextArea { id: "bio", label: "Bio", value: bio, error: field("bio") }
                         Field { id: "avatar", label: "Avatar URL", value: avatar, kind: "url", placeholder: "https://…", hint: "An https address of a picture.", error: field("avatar") }
                         div { class: "flex items-center gap-3",
-                            button { r#type: "submit", class: "btn-primary", disabled: busy(), aria_busy: if busy() { "true" },
-                                if busy() { span { class: "spinner", aria_hidden: "true" } }
-                                if busy() { "Saving…" } else { "Save profile" }
+                            button { r#type: "submit", class: "btn-primary", disabled: form.busy(), aria_busy: if form.busy() { "true" },
+                                if form.busy() { span { class: "spinner", aria_hidden: "true" } }
+                                if form.busy() { "Saving…" } else { "Save profile" }
                             }
-                            if saved() && !busy() {
+                            if saved() && !form.busy() {
                                 span { role: "status", class: "text-sm text-emerald-700 dark:text-emerald-400", "Profile saved." }
                             }
                         }

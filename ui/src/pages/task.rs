@@ -9,7 +9,7 @@ use crate::api::{ApiError, Call};
 use crate::components::Title;
 use crate::components::badge::{PriorityBadge, StatusBadge, priority_label, status_label};
 use crate::components::dialog::ConfirmDialog;
-use crate::components::form::{Field, FormAlert, TextArea};
+use crate::components::form::{Field, SubmissionAlert, TextArea, use_submission};
 use crate::components::toast;
 use crate::pages::tasks::Select;
 use crate::time;
@@ -60,8 +60,7 @@ pub fn TaskDetail(id: String) -> Element {
     let mut status = use_signal(String::new);
     let mut priority = use_signal(String::new);
     let mut due = use_signal(String::new);
-    let mut busy = use_signal(|| false);
-    let mut error = use_signal(|| None::<ApiError>);
+    let form = use_submission();
     let mut saved = use_signal(|| false);
 
     let mut fill = move |t: &Task| {
@@ -112,9 +111,6 @@ pub fn TaskDetail(id: String) -> Element {
     let stored = current.clone();
     let submit = move |e: FormEvent| {
         e.prevent_default();
-        if busy() {
-            return;
-        }
         let change = changes(
             &stored,
             &title(),
@@ -127,25 +123,14 @@ pub fn TaskDetail(id: String) -> Element {
             saved.set(true);
             return;
         }
-        busy.set(true);
-        error.set(None);
         saved.set(false);
         let path = submit_path.clone();
-        spawn(async move {
-            match Call::patch(path).json(&change).fetch::<Task>().await {
-                Ok(t) => {
-                    fill(&t);
-                    task.set(Some(t));
-                    saved.set(true);
-                }
-                Err(err) => {
-                    if err.field_errors().is_empty() {
-                        toast::error(&err);
-                    }
-                    error.set(Some(err));
-                }
-            }
-            busy.set(false);
+        form.run(async move {
+            let t = Call::patch(path).json(&change).fetch::<Task>().await?;
+            fill(&t);
+            task.set(Some(t));
+            saved.set(true);
+            Ok(())
         });
     };
     let delete_path = path.clone();
@@ -171,8 +156,7 @@ pub fn TaskDetail(id: String) -> Element {
             deleting.set(false);
         });
     };
-    let err = error();
-    let field = |name: &str| err.as_ref().and_then(|e| e.field(name));
+    let field = |name: &str| form.field(name);
     rsx! {
         Title { text: "{current.title} · Tessera" }
         nav { aria_label: "Breadcrumb", class: "text-sm",
@@ -187,9 +171,7 @@ pub fn TaskDetail(id: String) -> Element {
         }
         div { class: "mt-6 grid gap-6 lg:grid-cols-[1fr_16rem]",
             form { class: "card space-y-4 p-4 sm:p-6", novalidate: true, onsubmit: submit,
-                if let Some(e) = err.as_ref().filter(|e| e.field_errors().is_empty()) {
-                    FormAlert { message: e.message(), request_id: e.request_id(), on_dismiss: move |_| error.set(None) }
-                }
+                SubmissionAlert { form }
                 Field { id: "title", label: "Title", value: title, required: true, error: field("title") }
                 TextArea { id: "description", label: "Description", value: description, rows: 6, error: field("description") }
                 div { class: "grid gap-4 sm:grid-cols-3",
@@ -210,11 +192,11 @@ pub fn TaskDetail(id: String) -> Element {
                     Field { id: "due", label: "Due date", value: due, kind: "date", error: field("dueDate") }
                 }
                 div { class: "flex flex-wrap items-center gap-3 pt-2",
-                    button { r#type: "submit", class: "btn-primary", disabled: busy(), aria_busy: if busy() { "true" },
-                        if busy() { span { class: "spinner", aria_hidden: "true" } }
-                        if busy() { "Saving…" } else { "Save changes" }
+                    button { r#type: "submit", class: "btn-primary", disabled: form.busy(), aria_busy: if form.busy() { "true" },
+                        if form.busy() { span { class: "spinner", aria_hidden: "true" } }
+                        if form.busy() { "Saving…" } else { "Save changes" }
                     }
-                    if saved() && !busy() {
+                    if saved() && !form.busy() {
                         span { role: "status", class: "text-sm text-emerald-700 dark:text-emerald-400", "Saved." }
                     }
                     button { r#type: "button", class: "btn-danger ml-auto", disabled: deleting(), onclick: move |_| confirm_delete.set(true),
