@@ -296,6 +296,26 @@ describe(`web app (${DEPLOYMENT})`, () => {
       });
     }));
 
+  test("a lost connection is a visible state; the refused change rolls back, and works once back", T, () =>
+    withContext("offline", async ({ page, context }) => {
+      const user = await registerUser("offline");
+      await signIn(page, user);
+      await page.getByText("No tasks yet").waitFor();
+      const title = uniqueTitle("Written while offline");
+      await context.setOffline(true);
+      await field(page, "New task").fill(title);
+      await field(page, "New task").press("Enter");
+      // The banner says so, the error says what to do, and the optimistic row is gone again.
+      await page.getByRole("status").filter({ hasText: "You are offline" }).waitFor();
+      await page.getByRole("alert").filter({ hasText: "cannot be reached" }).waitFor();
+      await eventually("the optimistic row rolled back", async () => (await taskList(page).count()) === 0);
+      assert.equal(await field(page, "New task").inputValue(), title, "the typed title was lost");
+      await context.setOffline(false);
+      await field(page, "New task").press("Enter");
+      await expectTitles(page, [title], "the task created once back online");
+      await page.getByRole("status").filter({ hasText: "You are offline" }).waitFor({ state: "detached" });
+    }));
+
   test("two tabs: signing out in one signs the other out", T, () =>
     withContext("two tabs", async ({ page, newPage }) => {
       const user = await registerUser("tabs");
