@@ -23,8 +23,38 @@ pub enum Reachability {
     Unavailable,
 }
 
-/// The API's reachability, as the last request saw it.
+/// The API's reachability, as the most recently started request that has answered saw it.
 pub static REACHABILITY: GlobalSignal<Reachability> = Signal::global(|| Reachability::Online);
+
+/// Orders reachability reports by when their requests started: a slow request that began
+/// before the connection dropped must not report "online" after a newer one found it offline.
+#[derive(Debug, Default)]
+struct ReachClock {
+    started: std::cell::Cell<u64>,
+    settled: std::cell::Cell<u64>,
+}
+
+impl ReachClock {
+    /// Numbers a request as it starts.
+    fn start(&self) -> u64 {
+        let n = self.started.get() + 1;
+        self.started.set(n);
+        n
+    }
+
+    /// Whether the request numbered `n` is the newest to answer so far (then it reports).
+    fn settle(&self, n: u64) -> bool {
+        if n < self.settled.get() {
+            return false;
+        }
+        self.settled.set(n);
+        true
+    }
+}
+
+thread_local! {
+    static REACH_CLOCK: ReachClock = ReachClock::default();
+}
 
 /// Why a call failed, in the terms the pages show.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +243,7 @@ impl Call {
         if let Some(token) = token {
             headers.push(("authorization", format!("Bearer {token}")));
         }
+        let started = REACH_CLOCK.with(|c| c.start());
         let sent = net::send(Outgoing {
             method: self.method,
             url: format!("{}{}", net::api_base(), self.path),
@@ -221,25 +252,15 @@ impl Call {
             with_cookies: self.cookies,
         })
         .await;
-        match sent {
-            Ok(response) => {
-                let reach = if response.status == 503 {
-                    Reachability::Unavailable
-                } else {
-                    Reachability::Online
-                };
-                if *REACHABILITY.peek() != reach {
-                    *REACHABILITY.write() = reach;
-                }
-                Ok(response)
-            }
-            Err(_) => {
-                if *REACHABILITY.peek() != Reachability::Offline {
-                    *REACHABILITY.write() = Reachability::Offline;
-                }
-                Err(ApiError::Offline)
-            }
+        let reach = match &sent {
+            Ok(response) if response.status == 503 => Reachability::Unavailable,
+            Ok(_) => Reachability::Online,
+            Err(_) => Reachability::Offline,
+        };
+        if REACH_CLOCK.with(|c| c.settle(started)) && *REACHABILITY.peek() != reach {
+            *REACHABILITY.write() = reach;
         }
+        sent.map_err(|_| ApiError::Offline)
     }
 
     /// Sends the request; on a 401 with a token, refreshes once and retries once.
@@ -404,6 +425,23 @@ mod tests {
         let ok: Result<serde_json::Value, _> =
             decode(response(200, "application/json", "not json"));
         assert!(matches!(ok, Err(ApiError::Unexpected { status: 200, .. })));
+    }
+
+    #[test]
+    fn an_older_request_answering_late_does_not_overrule_a_newer_one() {
+        let clock = ReachClock::default();
+        let slow = clock.start();
+        let failed = clock.start();
+        assert!(clock.settle(failed), "the newest answer reports");
+        assert!(
+            !clock.settle(slow),
+            "an older request answering later must not report"
+        );
+        let next = clock.start();
+        assert!(
+            clock.settle(next),
+            "a request started afterwards reports again"
+        );
     }
 
     #[test]
