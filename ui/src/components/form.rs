@@ -190,3 +190,63 @@ pub fn SubmissionAlert(form: Submission) -> Element {
         FormAlert { message: err.message(), request_id: err.request_id(), on_dismiss: move |_| error.set(None) }
     }
 }
+
+/// A labelled `<select>`.
+#[component]
+pub fn Select(
+    id: String,
+    label: String,
+    value: String,
+    options: Vec<(String, String)>,
+    onchange: EventHandler<String>,
+) -> Element {
+    rsx! {
+        div { class: "flex flex-col gap-1",
+            label { r#for: "{id}", class: "label", "{label}" }
+            select {
+                id: "{id}",
+                class: "input h-9 py-1 pr-8",
+                onchange: move |e| onchange.call(e.value()),
+                for (v, text) in options {
+                    option { value: "{v}", selected: v == value, "{text}" }
+                }
+            }
+        }
+    }
+}
+
+/// Previous and next buttons with "Page X of Y", shown when a list has more than one page.
+#[component]
+pub fn Pager(
+    /// The page shown.
+    current: u32,
+    /// How many pages the list has.
+    total_pages: u64,
+    /// The page to show; the buttons change it.
+    page: Signal<u32>,
+    #[props(default)] busy: bool,
+    #[props(default)] class: String,
+) -> Element {
+    if total_pages <= 1 {
+        return rsx! {};
+    }
+    rsx! {
+        nav { aria_label: "Pages", class: "flex items-center justify-between text-sm {class}",
+            button {
+                r#type: "button",
+                class: "btn-secondary",
+                disabled: current <= 1 || busy,
+                onclick: move |_| page.set(page().saturating_sub(1).max(1)),
+                "Previous page"
+            }
+            span { class: "text-zinc-600 dark:text-zinc-400", "Page {current} of {total_pages}" }
+            button {
+                r#type: "button",
+                class: "btn-secondary",
+                disabled: u64::from(current) >= total_pages || busy,
+                onclick: move |_| page.set(page() + 1),
+                "Next page"
+            }
+        }
+    }
+}

@@ -79,14 +79,21 @@ pub fn info(text: impl Into<String>) -> u64 {
     id
 }
 
-/// Shows a status message with an action button, for `ms` milliseconds.
-pub fn with_action(text: impl Into<String>, label: &str, action: ToastAction, ms: u32) -> u64 {
-    let id = push(Toast {
-        id: next_id(),
+/// Shows a status message with an action button, for `ms` milliseconds. The action is made
+/// from the toast's id, so an action can name the toast it came from (Undo finds its delete).
+pub fn with_action(
+    text: impl Into<String>,
+    label: &str,
+    action: impl FnOnce(u64) -> ToastAction,
+    ms: u32,
+) -> u64 {
+    let id = next_id();
+    push(Toast {
+        id,
         error: false,
         text: text.into(),
         request_id: None,
-        action: Some((label.to_owned(), action)),
+        action: Some((label.to_owned(), action(id))),
     });
     dismiss_later(id, ms);
     id

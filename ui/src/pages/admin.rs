@@ -8,6 +8,7 @@ use tessera_user::wire::{ListUsersQuery, Profile};
 use crate::api::{ApiError, Call, query_string};
 use crate::components::Title;
 use crate::components::dialog::ConfirmDialog;
+use crate::components::form::Pager;
 use crate::components::toast;
 use crate::net;
 use crate::session;
@@ -122,7 +123,7 @@ fn UserTable() -> Element {
                         thead { class: "border-b border-zinc-200 text-xs uppercase tracking-wide text-zinc-600 dark:border-zinc-700 dark:text-zinc-400",
                             tr {
                                 th { scope: "col", class: "px-4 py-2 font-medium", "Name" }
-                                th { scope: "col", class: "px-4 py-2 font-medium", "Email" }
+                                th { scope: "col", class: "hidden px-4 py-2 font-medium sm:table-cell", "Email" }
                                 th { scope: "col", class: "hidden px-4 py-2 font-medium sm:table-cell", "Role" }
                                 th { scope: "col", class: "hidden px-4 py-2 font-medium md:table-cell", "Joined" }
                                 th { scope: "col", class: "px-4 py-2", span { class: "sr-only", "Actions" } }
@@ -131,8 +132,12 @@ fn UserTable() -> Element {
                         tbody { class: "divide-y divide-zinc-100 dark:divide-zinc-800",
                             for user in p.data.iter().cloned() {
                                 tr { key: "{user.user_id.0}",
-                                    td { class: "px-4 py-2.5 font-medium", {user.name.clone().unwrap_or_else(|| "—".to_owned())} }
-                                    td { class: "break-all px-4 py-2.5", "{user.email}" }
+                                    td { class: "px-4 py-2.5",
+                                        span { class: "font-medium", {user.name.clone().unwrap_or_else(|| "—".to_owned())} }
+                                        // At phone width the e-mail sits under the name instead of in its own column.
+                                        span { class: "block break-words text-xs text-zinc-600 sm:hidden dark:text-zinc-400", "{user.email}" }
+                                    }
+                                    td { class: "hidden break-words px-4 py-2.5 sm:table-cell", "{user.email}" }
                                     td { class: "hidden px-4 py-2.5 sm:table-cell", span { class: "badge badge-zinc", "{user.role.as_str()}" } }
                                     td { class: "hidden px-4 py-2.5 text-zinc-600 md:table-cell dark:text-zinc-400", "{time::date(&user.created_at)}" }
                                     td { class: "px-4 py-2.5 text-right",
@@ -153,13 +158,7 @@ fn UserTable() -> Element {
                             }
                         }
                     }
-                    if p.meta.total_pages > 1 {
-                        nav { aria_label: "Pages", class: "flex items-center justify-between border-t border-zinc-200 px-4 py-2 text-sm dark:border-zinc-700",
-                            button { r#type: "button", class: "btn-secondary", disabled: p.meta.page <= 1, onclick: move |_| page.set(page().saturating_sub(1).max(1)), "Previous page" }
-                            span { class: "text-zinc-600 dark:text-zinc-400", "Page {p.meta.page} of {p.meta.total_pages}" }
-                            button { r#type: "button", class: "btn-secondary", disabled: u64::from(p.meta.page) >= p.meta.total_pages, onclick: move |_| page.set(page() + 1), "Next page" }
-                        }
-                    }
+                    Pager { current: p.meta.page, total_pages: p.meta.total_pages, class: "border-t border-zinc-200 px-4 py-2 dark:border-zinc-700", page }
                 },
             }
         }

@@ -8,6 +8,7 @@ use tessera_notification::wire::{
 
 use crate::api::{ApiError, Call, query_string};
 use crate::components::Title;
+use crate::components::form::Pager;
 use crate::components::toast;
 use crate::live::{self, INBOX};
 use crate::time;
@@ -122,13 +123,7 @@ pub fn Notifications() -> Element {
                             NotificationRow { key: "{n.id}", notification: n, list }
                         }
                     }
-                    if p.meta.total_pages > 1 {
-                        nav { aria_label: "Pages", class: "mt-4 flex items-center justify-between text-sm",
-                            button { r#type: "button", class: "btn-secondary", disabled: p.meta.page <= 1, onclick: move |_| page.set(page().saturating_sub(1).max(1)), "Previous page" }
-                            span { class: "text-zinc-600 dark:text-zinc-400", "Page {p.meta.page} of {p.meta.total_pages}" }
-                            button { r#type: "button", class: "btn-secondary", disabled: u64::from(p.meta.page) >= p.meta.total_pages, onclick: move |_| page.set(page() + 1), "Next page" }
-                        }
-                    }
+                    Pager { current: p.meta.page, total_pages: p.meta.total_pages, class: "mt-4", page }
                 },
             }
         }

@@ -9,9 +9,8 @@ use crate::api::{ApiError, Call};
 use crate::components::Title;
 use crate::components::badge::{PriorityBadge, StatusBadge, priority_label, status_label};
 use crate::components::dialog::ConfirmDialog;
-use crate::components::form::{Field, SubmissionAlert, TextArea, use_submission};
+use crate::components::form::{Field, Select, SubmissionAlert, TextArea, use_submission};
 use crate::components::toast;
-use crate::pages::tasks::Select;
 use crate::time;
 
 /// The change between the stored task and the form: only what was edited is sent.

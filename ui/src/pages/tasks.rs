@@ -17,6 +17,7 @@ use crate::Route;
 use crate::api::{ApiError, Call, query_string};
 use crate::components::Title;
 use crate::components::badge::{PriorityBadge, StatusBadge, priority_label, status_label};
+use crate::components::form::{Pager, Select};
 use crate::components::layout::{FOCUS_NEW, SEARCH};
 use crate::components::toast::{self, ToastAction};
 use crate::net;
@@ -55,16 +56,9 @@ fn schedule_delete(task: &Task) {
     let key = toast::with_action(
         format!("Deleted “{}”.", task.title),
         "Undo",
-        ToastAction::UndoDelete(0),
+        ToastAction::UndoDelete,
         UNDO_MS,
     );
-    // The toast's action carries its own key, so Undo finds this delete.
-    {
-        let mut toasts = toast::TOASTS.write();
-        if let Some(t) = toasts.iter_mut().find(|t| t.id == key) {
-            t.action = Some(("Undo".to_owned(), ToastAction::UndoDelete(key)));
-        }
-    }
     PENDING_DELETES.with(|p| p.borrow_mut().insert(key, id));
     dioxus::core::spawn_forever(async move {
         net::sleep(UNDO_MS).await;
@@ -284,25 +278,7 @@ pub fn Tasks() -> Element {
             }
         }
         if let Some(m) = meta {
-            if m.total_pages > 1 {
-                nav { aria_label: "Pages", class: "mt-4 flex items-center justify-between text-sm",
-                    button {
-                        r#type: "button",
-                        class: "btn-secondary",
-                        disabled: m.page <= 1 || loading(),
-                        onclick: move |_| page.set(page().saturating_sub(1).max(1)),
-                        "Previous page"
-                    }
-                    span { class: "text-zinc-600 dark:text-zinc-400", "Page {m.page} of {m.total_pages}" }
-                    button {
-                        r#type: "button",
-                        class: "btn-secondary",
-                        disabled: u64::from(m.page) >= m.total_pages || loading(),
-                        onclick: move |_| page.set(page() + 1),
-                        "Next page"
-                    }
-                }
-            }
+            Pager { current: m.page, total_pages: m.total_pages, busy: loading(), class: "mt-4", page }
         }
     }
 }
@@ -322,30 +298,6 @@ fn sort_label(sort: TaskSort) -> &'static str {
         TaskSort::DueDesc => "Due latest",
         TaskSort::PriorityDesc => "Most urgent",
         TaskSort::PriorityAsc => "Least urgent",
-    }
-}
-
-/// A labelled `<select>`.
-#[component]
-pub fn Select(
-    id: String,
-    label: String,
-    value: String,
-    options: Vec<(String, String)>,
-    onchange: EventHandler<String>,
-) -> Element {
-    rsx! {
-        div { class: "flex flex-col gap-1",
-            label { r#for: "{id}", class: "label", "{label}" }
-            select {
-                id: "{id}",
-                class: "input h-9 py-1 pr-8",
-                onchange: move |e| onchange.call(e.value()),
-                for (v, text) in options {
-                    option { value: "{v}", selected: v == value, "{text}" }
-                }
-            }
-        }
     }
 }
 
@@ -480,7 +432,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                 label { r#for: "new-priority", class: "sr-only", "Priority for quick add" }
                 select {
                     id: "new-priority",
-                    class: "input h-9 w-auto py-1 pr-8",
+                    class: "input h-9 flex-1 py-1 pr-8 sm:w-auto sm:flex-none",
                     onchange: move |e| priority.set(e.value()),
                     for p in TaskPriority::ALL {
                         option { value: p.as_str(), selected: p.as_str() == priority(), "{priority_label(p)}" }
@@ -490,7 +442,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                 input {
                     id: "new-due",
                     r#type: "date",
-                    class: "input h-9 w-auto py-1",
+                    class: "input h-9 flex-1 py-1 sm:w-auto sm:flex-none",
                     value: "{due}",
                     oninput: move |e| due.set(e.value()),
                 }
