@@ -31,6 +31,35 @@ pub async fn refresh(app: &TestApp, token: impl serde::Serialize) -> Response {
     post(app, "/auth/refresh", json!({ "refreshToken": token })).await
 }
 
+/// Deletes the user the way the user domain does (a `user.deleted` event) and waits until auth
+/// has applied it, which shows as the account's login being refused.
+pub async fn delete_user(app: &TestApp, user_id: &Value, email: &str, password: &str) {
+    let event = json!({"userId": user_id, "deletedAt": "2026-11-25T10:00:00.000Z"});
+    app.platform
+        .queue
+        .publish(&tessera_app::queue::Job::new(
+            tessera_contracts::events::topics::USER_DELETED,
+            event,
+        ))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the deletion to reach auth (its login refused)",
+        || async {
+            let res = post(
+                app,
+                "/auth/login",
+                json!({"email": email, "password": password}),
+            )
+            .await;
+            (res.status() == 401).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
 pub async fn register(app: &TestApp, email: &str, password: &str) -> Value {
     let res = post(
         app,

@@ -2,12 +2,8 @@
 //! sessions"): set by login and refresh, read by refresh and logout when the body has no token,
 //! cleared by logout and by a refused refresh; nothing changes without the header.
 
-use std::time::Duration;
-
 use reqwest::Response;
 use serde_json::{Value, json};
-use tessera_app::queue::Job;
-use tessera_contracts::events::topics;
 
 use tessera_app::testkit::problem_fields;
 
@@ -227,27 +223,13 @@ async fn a_refused_refresh_clears_the_cookie() {
 
     // A deleted user's session.
     let (body, cookie) = login_with_session(&app, "cookie-f@example.com").await;
-    let event = json!({"userId": body["user"]["id"], "deletedAt": "2026-11-25T10:00:00.000Z"});
-    app.platform
-        .queue
-        .publish(&Job::new(topics::USER_DELETED, event))
-        .await
-        .unwrap();
-    eventually(
-        Duration::from_secs(10),
-        "the deletion to reach auth (its login refused)",
-        || async {
-            let res = post(
-                &app,
-                "/auth/login",
-                json!({"email": "cookie-f@example.com", "password": "password123"}),
-            )
-            .await;
-            (res.status() == 401).then_some(())
-        },
+    delete_user(
+        &app,
+        &body["user"]["id"],
+        "cookie-f@example.com",
+        "password123",
     )
-    .await
-    .unwrap();
+    .await;
     let res = session_post(&app, "/auth/refresh", Some(&cookie), json!({})).await;
     assert_eq!(res.status(), 401);
     assert_cleared(&res);
