@@ -420,7 +420,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                 label { r#for: "new-task", class: "sr-only", "New task" }
                 input {
                     id: "new-task",
-                    class: "input min-w-0 flex-1 basis-60",
+                    class: "input min-w-0 basis-full sm:flex-1 sm:basis-60",
                     placeholder: "Add a task and press Enter",
                     autocomplete: "off",
                     maxlength: "200",
@@ -432,7 +432,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                 label { r#for: "new-priority", class: "sr-only", "Priority for quick add" }
                 select {
                     id: "new-priority",
-                    class: "input h-9 flex-1 py-1 pr-8 sm:w-auto sm:flex-none",
+                    class: "input h-9 min-w-0 flex-1 basis-32 py-1 pr-8 sm:w-auto sm:flex-none sm:basis-auto",
                     onchange: move |e| priority.set(e.value()),
                     for p in TaskPriority::ALL {
                         option { value: p.as_str(), selected: p.as_str() == priority(), "{priority_label(p)}" }
@@ -442,7 +442,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                 input {
                     id: "new-due",
                     r#type: "date",
-                    class: "input h-9 flex-1 py-1 sm:w-auto sm:flex-none",
+                    class: "input h-9 min-w-0 flex-1 basis-32 py-1 sm:w-auto sm:flex-none sm:basis-auto",
                     value: "{due}",
                     oninput: move |e| due.set(e.value()),
                 }
@@ -454,7 +454,7 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                     onclick: move |_| details.set(!details()),
                     if details() { "Hide details" } else { "Details" }
                 }
-                button { r#type: "submit", class: "btn-primary h-9", disabled: busy(), aria_busy: if busy() { "true" },
+                button { r#type: "submit", class: "btn-primary ml-auto h-9 sm:ml-0", disabled: busy(), aria_busy: if busy() { "true" },
                     if busy() { span { class: "spinner", aria_hidden: "true" } }
                     if busy() { "Adding…" } else { "Add task" }
                 }
