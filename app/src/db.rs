@@ -62,11 +62,51 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 DbError::UniqueViolation(info.constraint_name().map(str::to_owned))
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                DbError::Unavailable(info.message().to_owned())
-            }
+            err if is_connection_failure(&err) => DbError::Unavailable(err.to_string()),
             other => DbError::Other(other),
         }
+    }
+}
+
+/// How Postgres words the errors of SQLSTATE classes 57P (the server ends the session: an
+/// administrator's `pg_terminate_backend`, a shutdown, a crash, the server starting up), 53
+/// (out of connections or memory) and the session timeouts. diesel's
+/// `DatabaseErrorInformation` carries no SQLSTATE (diesel 2.3; diesel-rs/diesel#5232 proposes
+/// one), and diesel-async reports all of them as `DatabaseErrorKind::Unknown`, so the message
+/// is all there is to tell them from a failed statement. These are the server's English texts
+/// (`lc_messages` C or en, the default of the official images); a server in another language
+/// still gets 503 for every failure below the SQL level (`UnableToSendCommand`), which is also
+/// what the next statement on the same connection reports.
+const CONNECTION_LOST: &[&str] = &[
+    "terminating connection",
+    "the database system is",
+    "sorry, too many clients",
+    "remaining connection slots are reserved",
+    "too many connections for",
+    "out of memory",
+    "could not extend file",
+];
+
+/// Whether `err` says the connection or the server failed rather than the statement: the
+/// socket closed or broke (`UnableToSendCommand`, `ClosedConnection`), the server ended the
+/// session or refused it (classes 08, 53, 57P; see [`CONNECTION_LOST`]), a commit whose
+/// connection died, or a connection whose transaction state was lost with it. A retry on
+/// another connection can succeed, so callers answer 503 and jobs are deferred, not failed.
+pub fn is_connection_failure(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _,
+        ) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            CONNECTION_LOST.iter().any(|m| message.starts_with(m))
+        }
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => {
+            is_connection_failure(commit_error)
+        }
+        DieselError::BrokenTransactionManager => true,
+        _ => false,
     }
 }
 
@@ -116,4 +156,66 @@ pub async fn run_migrations(url: &str, sets: &[MigrationSet]) -> anyhow::Result<
         Ok(applied)
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn connection_level_failures_are_unavailable() {
+        for err in [
+            server_error(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            server_error(DatabaseErrorKind::ClosedConnection, "closed"),
+            server_error(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            server_error(
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+            server_error(
+                DatabaseErrorKind::Unknown,
+                "sorry, too many clients already",
+            ),
+            DieselError::RollbackErrorOnCommit {
+                commit_error: Box::new(server_error(
+                    DatabaseErrorKind::UnableToSendCommand,
+                    "connection closed",
+                )),
+                rollback_error: Box::new(DieselError::BrokenTransactionManager),
+            },
+            DieselError::BrokenTransactionManager,
+        ] {
+            let shown = format!("{err:?}");
+            assert!(
+                matches!(DbError::from(err), DbError::Unavailable(_)),
+                "{shown} should be unavailable"
+            );
+        }
+    }
+
+    #[test]
+    fn statement_failures_stay_what_they_are() {
+        assert!(matches!(
+            DbError::from(server_error(DatabaseErrorKind::Unknown, "division by zero")),
+            DbError::Other(_)
+        ));
+        assert!(matches!(
+            DbError::from(server_error(
+                DatabaseErrorKind::CheckViolation,
+                "new row violates"
+            )),
+            DbError::Other(_)
+        ));
+        assert!(matches!(
+            DbError::from(DieselError::NotFound),
+            DbError::NotFound
+        ));
+    }
 }

@@ -6,6 +6,8 @@ mod support;
 
 #[path = "platform/client.rs"]
 mod client;
+#[path = "platform/db.rs"]
+mod db;
 #[path = "platform/inbox.rs"]
 mod inbox;
 #[path = "platform/outbox.rs"]

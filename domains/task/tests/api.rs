@@ -15,5 +15,6 @@ mod api {
     pub mod helpers;
     mod idempotency;
     mod list;
+    mod outage;
     mod update;
 }

@@ -1,0 +1,130 @@
+//! A database connection that dies under a statement: the error says "unavailable" (a 503 and
+//! a deferred job), never "something else" (a 500). Real Postgres, real `pg_terminate_backend`.
+
+use std::time::Duration;
+
+use diesel::sql_types::{Integer, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tessera_app::db::DbError;
+
+use crate::support::{TestDb, eventually};
+
+const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(diesel::QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Terminated {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    terminated: bool,
+}
+
+/// Ends the session `pid` from another connection, as an administrator (or a failover) would.
+async fn terminate(pid: i32) -> anyhow::Result<()> {
+    let mut admin = AsyncPgConnection::establish(ADMIN_URL).await?;
+    let row: Terminated = diesel::sql_query("SELECT pg_terminate_backend($1) AS terminated")
+        .bind::<Integer, _>(pid)
+        .get_result(&mut admin)
+        .await?;
+    anyhow::ensure!(row.terminated, "backend {pid} was not terminated");
+    Ok(())
+}
+
+/// Whether backend `pid` is running `pg_sleep` right now (so killing it kills a statement).
+async fn sleeping(pid: i32) -> anyhow::Result<bool> {
+    let mut admin = AsyncPgConnection::establish(ADMIN_URL).await?;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE pid = $1 AND state = 'active' AND query LIKE $2",
+    )
+    .bind::<Integer, _>(pid)
+    .bind::<Text, _>("SELECT pg_sleep%")
+    .get_result(&mut admin)
+    .await?;
+    Ok(row.n == 1)
+}
+
+#[tokio::test]
+async fn a_connection_killed_under_a_statement_is_unavailable_and_so_is_the_next_statement()
+-> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let pool = db.pool.clone();
+    let mut conn = pool.get().await?;
+    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut *conn)
+        .await?;
+
+    // The statement runs for up to 30 s; the kill lands as soon as it is seen running.
+    let statement = diesel::sql_query("SELECT pg_sleep(30)").execute(&mut *conn);
+    let killer = async {
+        eventually("the statement to start", Duration::from_secs(10), || {
+            sleeping(pid)
+        })
+        .await?;
+        terminate(pid).await
+    };
+    let (result, killed) = tokio::join!(statement, killer);
+    killed?;
+    let Err(err) = result else {
+        anyhow::bail!("the statement outlived its session");
+    };
+    let err = DbError::from(err);
+    assert!(
+        matches!(err, DbError::Unavailable(_)),
+        "a killed statement must be unavailable, got {err:?}"
+    );
+
+    // The same connection, now closed: still unavailable, and the pool hands out a new one.
+    let next = diesel::sql_query("SELECT 1").execute(&mut *conn).await;
+    let Err(err) = next else {
+        anyhow::bail!("a statement on a closed connection succeeded");
+    };
+    let err = DbError::from(err);
+    assert!(matches!(err, DbError::Unavailable(_)), "got {err:?}");
+    drop(conn);
+    let mut fresh = pool.get().await?;
+    diesel::sql_query("SELECT 1").execute(&mut *fresh).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_transaction_whose_connection_is_killed_is_unavailable() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let pool = db.pool.clone();
+    let mut conn = pool.get().await?;
+    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut *conn)
+        .await?;
+    let conn: &mut AsyncPgConnection = &mut conn;
+    let tx = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        diesel::sql_query("SELECT 1").execute(conn).await?;
+        diesel::sql_query("SELECT pg_sleep(30)")
+            .execute(conn)
+            .await?;
+        Ok(())
+    });
+    let killer = async {
+        eventually("the statement to start", Duration::from_secs(10), || {
+            sleeping(pid)
+        })
+        .await?;
+        terminate(pid).await
+    };
+    let (result, killed) = tokio::join!(tx, killer);
+    killed?;
+    let Err(err) = result else {
+        anyhow::bail!("the transaction outlived its session");
+    };
+    let err = DbError::from(err);
+    assert!(matches!(err, DbError::Unavailable(_)), "got {err:?}");
+    Ok(())
+}
