@@ -382,5 +382,5 @@ async fn lease_expired(app: &TestApp, id: &str) -> bool {
     .load(&mut conn)
     .await
     .unwrap();
-    rows.iter().next().is_some_and(|r| r.expired)
+    rows.into_iter().any(|r| r.expired)
 }
