@@ -64,8 +64,8 @@ pub struct DispatchSettings {
     pub max_backoff: Duration,
 }
 
-fn positive(env: &Env, name: &str, default: Duration) -> Result<Duration, ConfigError> {
-    let value = env.duration_or(name, default)?;
+/// `value` of `name`, refused when zero.
+fn positive(name: &str, value: Duration) -> Result<Duration, ConfigError> {
     if value.is_zero() {
         return Err(ConfigError::Invalid {
             name: name.to_owned(),
@@ -79,7 +79,10 @@ impl DispatchSettings {
     /// Reads `MAIL_SEND_TIMEOUT` (60 s; at least `SMTP_TIMEOUT`, the bound on one step),
     /// `MAIL_POLL_INTERVAL` (5 s) and `MAIL_RETRY_MAX_BACKOFF` (60 s).
     pub fn from_env(env: &Env, mailer: &Mailer) -> Result<Self, ConfigError> {
-        let send_timeout = positive(env, "MAIL_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT)?;
+        let send_timeout = positive(
+            "MAIL_SEND_TIMEOUT",
+            env.duration_or("MAIL_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT)?,
+        )?;
         if send_timeout < mailer.timeout() {
             return Err(ConfigError::Invalid {
                 name: "MAIL_SEND_TIMEOUT".to_owned(),
@@ -88,8 +91,14 @@ impl DispatchSettings {
         }
         Ok(Self {
             send_timeout,
-            poll_interval: positive(env, "MAIL_POLL_INTERVAL", DEFAULT_POLL_INTERVAL)?,
-            max_backoff: positive(env, "MAIL_RETRY_MAX_BACKOFF", DEFAULT_MAX_BACKOFF)?,
+            poll_interval: positive(
+                "MAIL_POLL_INTERVAL",
+                env.duration_or("MAIL_POLL_INTERVAL", DEFAULT_POLL_INTERVAL)?,
+            )?,
+            max_backoff: positive(
+                "MAIL_RETRY_MAX_BACKOFF",
+                env.duration_or("MAIL_RETRY_MAX_BACKOFF", DEFAULT_MAX_BACKOFF)?,
+            )?,
         })
     }
 
