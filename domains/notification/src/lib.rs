@@ -10,6 +10,8 @@ pub mod wire;
 #[cfg(feature = "server")]
 mod client;
 #[cfg(feature = "server")]
+mod dispatch;
+#[cfg(feature = "server")]
 mod live;
 #[cfg(feature = "server")]
 mod mail;
@@ -44,6 +46,7 @@ mod server {
     use utoipa::OpenApi;
 
     use crate::client::InProcessNotificationClient;
+    use crate::dispatch::{DispatchSettings, Dispatcher, MailMetrics};
     use crate::live::Live;
     use crate::mail::Mailer;
     use crate::routes::{OpenStreams, Streams};
@@ -85,6 +88,7 @@ mod server {
     struct NotificationModule {
         notifications: Notifications,
         streams: Streams,
+        dispatcher: Dispatcher,
     }
 
     async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
@@ -107,9 +111,11 @@ mod server {
             .into());
         }
         let live = Live::new(&platform)?;
+        let mailer = Mailer::from_env(env).await?;
+        let dispatch = DispatchSettings::from_env(env, &mailer)?;
         let notifications = Notifications {
             pool: platform.pool(&url),
-            mailer: Mailer::from_env(env).await?,
+            mailer,
             live: live.clone(),
             settings: Settings {
                 web_app_url: env
@@ -117,7 +123,13 @@ mod server {
                     .unwrap_or("http://localhost:3000")
                     .to_owned(),
             },
+            mail_wake: Arc::default(),
         };
+        let dispatcher = Dispatcher::new(
+            notifications.clone(),
+            dispatch,
+            MailMetrics::new(&platform.metrics.registry)?,
+        );
         // A worker in this process calls the use case directly instead of over HTTP.
         platform
             .local
@@ -125,6 +137,7 @@ mod server {
                 notifications.clone(),
             )));
         Ok(Arc::new(NotificationModule {
+            dispatcher,
             notifications,
             streams: Streams {
                 live,
@@ -175,7 +188,7 @@ mod server {
 
         fn ready_checks(&self) -> Vec<ReadyCheck> {
             // The mail server is not a condition: without it, in-app notifications still work
-            // and e-mails wait in the callers' retries.
+            // and e-mails wait pending in the database until the dispatcher can send them.
             let live = self.streams.live.clone();
             vec![
                 ReadyCheck::database("notification", self.notifications.pool.clone()),
@@ -211,8 +224,12 @@ mod server {
         }
 
         fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {
-            // No outbox relay: this domain emits no events.
-            vec![Box::pin(self.streams.live.clone().run(shutdown))]
+            // No outbox relay: this domain emits no events. The mail dispatcher sends the
+            // e-mails `send` stored pending.
+            vec![
+                Box::pin(self.streams.live.clone().run(shutdown.clone())),
+                Box::pin(self.dispatcher.clone().run(shutdown)),
+            ]
         }
 
         fn pools(&self) -> Vec<(&'static str, DbPool)> {

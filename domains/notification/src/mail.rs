@@ -19,8 +19,9 @@ pub const DEFAULT_FROM: &str = "Tessera <no-reply@tessera.local>";
 /// Where `.eml` files go when `SMTP_HOST` is unset and `MAIL_DIR` too.
 pub const DEFAULT_MAIL_DIR: &str = "var/mail";
 /// The bound on each SMTP step (connect, each command) unless `SMTP_TIMEOUT` says otherwise.
-/// Below the callers' 5 s call timeout, so a hanging server is a 503 they see, not a timeout.
-pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(4);
+/// No request waits for it (the dispatcher sends); the whole conversation is bounded by
+/// `MAIL_SEND_TIMEOUT` on top.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The subject of an e-mail that has neither a template nor a subject of its own.
 const FALLBACK_SUBJECT: &str = "A notification from Tessera";
 
@@ -305,7 +306,7 @@ fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
 impl Mailer {
     /// A mailer from `SMTP_HOST`, `SMTP_PORT` (1025), `SMTP_TLS` (`none`, `starttls` or `tls`;
     /// default `none`, for the local catcher), `SMTP_USER`/`SMTP_PASS` (both or neither),
-    /// `SMTP_TIMEOUT` (4 s) and `SMTP_FROM`. Without `SMTP_HOST`, messages are written as `.eml`
+    /// `SMTP_TIMEOUT` (10 s per step) and `SMTP_FROM`. Without `SMTP_HOST`, messages are written as `.eml`
     /// files into `MAIL_DIR` (`var/mail`), which is created if needed.
     pub async fn from_env(env: &Env) -> anyhow::Result<Self> {
         let from: Mailbox = env
@@ -365,7 +366,7 @@ impl Mailer {
         })
     }
 
-    /// The bound on one SMTP step; a send lease must outlive a whole send.
+    /// The bound on one SMTP step; the bound on a whole send must be at least this.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }

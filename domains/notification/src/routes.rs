@@ -132,30 +132,31 @@ fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     tessera_app::error::parse_query(req.query_string())
 }
 
-/// Stores a notification and delivers it (internal: the worker's route, never routed by the
-/// gateway).
+/// Stores a notification, publishes it and queues its e-mail (internal: the worker's route,
+/// never routed by the gateway).
 #[utoipa::path(
     post, path = "/notifications/send", operation_id = "sendNotification", tag = "internal",
     description = "**Internal.** Called by other Tessera services with a service token (the worker \
         sends task and password-reset notifications through it); the gateway never routes it. \
-        Stores a notification, pushes it to the user's live streams and, for `EMAIL`, sends the \
+        Stores a notification, pushes it to the user's live streams and, for `EMAIL`, queues the \
         e-mail to the address the user registered with, rendered from `template` (HTML with a \
-        plain-text alternative). The same `idempotencyKey` twice stores once and sends once: \
-        a repeat answers 200 with the first notification, and sends its e-mail if no earlier \
-        call managed to. A 503 (`Retry-After`) is worth retrying; a 4xx is final.",
+        plain-text alternative). The answer does not wait for the mail server: the service's \
+        mail dispatcher sends queued e-mails, retrying while the mail server is unavailable, so \
+        a 201 means stored and queued, not yet delivered. The same `idempotencyKey` twice \
+        stores once and e-mails once: a repeat answers 200 with the first notification. A 503 \
+        (`Retry-After`) is worth retrying; a 4xx is final.",
     security(("serviceToken" = [])),
     request_body(content = SendNotification, description = "The notification to store and deliver",
         example = json!({"userId": "0190b0e4-8c3a-7d2e-9f41-5b6a7c8d9e0f", "type": "SUCCESS", "channel": "IN_APP", "subject": "New Task Created", "message": "Your task \"Write the report\" was created.", "idempotencyKey": "1732528800000-0:in-app"})),
     responses(
-        (status = 201, description = "Stored (and sent)", body = Notification),
-        (status = 200, description = "Stored by an earlier call with the same idempotency key (and now sent)", body = Notification),
+        (status = 201, description = "Stored and published; an `EMAIL` is queued for sending", body = Notification),
+        (status = 200, description = "Stored by an earlier call with the same idempotency key (nothing stored or queued again)", body = Notification),
         (status = 400, description = "Invalid body, unknown field, unknown template or missing template data", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid or expired service token (user tokens are refused)", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`EMAIL` to a deleted user: no e-mail is ever sent to them (`urn:tessera:problem:recipient-gone`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The mail server refused the message for good (`urn:tessera:problem:mail-rejected`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Retry later: the recipient is not known yet, the mail server or the database is unavailable, or another call is sending this e-mail", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Retry later: the recipient is not known yet, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn send(

@@ -13,9 +13,12 @@ diesel::table! {
         created_at -> Timestamptz,
         idempotency_key -> Nullable<Text>,
         email_sent_at -> Nullable<Timestamptz>,
-        email_lease_until -> Nullable<Timestamptz>,
         template -> Nullable<Text>,
         data -> Nullable<Jsonb>,
+        email_next_attempt_at -> Nullable<Timestamptz>,
+        email_attempts -> Int4,
+        email_failed_at -> Nullable<Timestamptz>,
+        email_failure -> Nullable<Text>,
     }
 }
 

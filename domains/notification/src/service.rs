@@ -1,9 +1,8 @@
 //! The notification domain's use cases. Handlers and the in-process client parse and call one of
 //! these; these own connections and transactions.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use chrono::Utc;
 use diesel_async::AsyncConnection;
 use tessera_app::db::{DbError, DbPool};
 use tessera_app::error::ApiError;
@@ -14,10 +13,11 @@ use tessera_contracts::notifications::{
     Notification, NotificationChannel, NotificationType, SendNotification,
 };
 use tessera_contracts::problem::{FieldError, Problem};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::live::Live;
-use crate::mail::{self, Content, MailError, Mailer, Template, TemplateData};
+use crate::mail::{Mailer, Template, TemplateData};
 use crate::store::{self, NewRow, Recipient, Row};
 use crate::wire::{NotificationPage, NotificationPageMeta};
 
@@ -39,18 +39,6 @@ pub enum NotificationError {
     /// The user was deleted: no e-mail goes to them, now or later.
     #[error("the recipient was deleted")]
     RecipientGone,
-    /// Another call is sending this notification's e-mail right now.
-    #[error("the e-mail is being sent by another call")]
-    SendInProgress,
-    /// The mail server (or mail folder) is unavailable; a retry may succeed.
-    #[error("the mail server is unavailable")]
-    MailUnavailable(#[source] anyhow::Error),
-    /// The mail server refused the message for good.
-    #[error("the mail server refused the message: {reason}")]
-    MailRejected {
-        /// The SMTP reply code or what is wrong.
-        reason: String,
-    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -71,18 +59,10 @@ impl From<tessera_app::db::RunError> for NotificationError {
     }
 }
 
-impl From<MailError> for NotificationError {
-    fn from(e: MailError) -> Self {
-        match e {
-            MailError::Unavailable(cause) => NotificationError::MailUnavailable(cause),
-            MailError::Rejected { reason } => NotificationError::MailRejected { reason },
-        }
-    }
-}
-
 /// How a failure answers: one of the platform's errors, or a problem the platform has no variant
-/// for (410 for a deleted recipient, 422 for a message the mail server refused for good). Both
-/// are 4xx on purpose: the caller's retry could never succeed, so its job must stop retrying.
+/// for (410 for a deleted recipient: 4xx on purpose, since the caller's retry could never
+/// succeed, so its job must stop retrying). The mail server's answers never reach the caller:
+/// the e-mail is sent later by the dispatcher (`dispatch.rs`).
 #[derive(Debug)]
 pub enum Reply {
     /// A platform error.
@@ -120,33 +100,12 @@ impl From<NotificationError> for Reply {
                 "the recipient is not known to the notification service yet; retry later",
                 5,
             ),
-            NotificationError::SendInProgress => unavailable(
-                "another call is sending this notification's e-mail; retry later",
-                5,
-            ),
-            NotificationError::MailUnavailable(cause) => {
-                // Logged here, once: the caller only learns that it should retry.
-                tracing::warn!(
-                    error = format!("{cause:#}"),
-                    "e-mail not sent; the mail server is unavailable"
-                );
-                unavailable("the mail server is unavailable; retry later", 10)
-            }
             NotificationError::RecipientGone => Reply::Problem(problem(
                 "recipient-gone",
                 "Recipient gone",
                 410,
                 "the user was deleted; no e-mail is sent to them",
             )),
-            NotificationError::MailRejected { reason } => {
-                tracing::warn!(reason, "e-mail refused permanently");
-                Reply::Problem(problem(
-                    "mail-rejected",
-                    "Mail rejected",
-                    422,
-                    &format!("the mail server refused the message permanently ({reason})"),
-                ))
-            }
             NotificationError::Db(e) => Reply::Api(e.into()),
             NotificationError::Internal(e) => Reply::Api(ApiError::Internal(e)),
         }
@@ -165,12 +124,15 @@ pub struct Settings {
 pub struct Notifications {
     /// The notification database.
     pub pool: DbPool,
-    /// E-mail delivery.
+    /// E-mail delivery (used by the dispatcher, never inside a request).
     pub mailer: Mailer,
     /// The live feed.
     pub live: Live,
     /// Settings.
     pub settings: Settings,
+    /// Wakes this process's mail dispatcher once a stored e-mail is pending, so it goes out
+    /// without waiting for the dispatcher's next poll.
+    pub mail_wake: Arc<Notify>,
 }
 
 /// A validated `POST /notifications/send` body.
@@ -366,13 +328,15 @@ fn to_wire(row: &Row) -> Result<Notification, NotificationError> {
 }
 
 impl Notifications {
-    /// Stores a notification and delivers it: pushed to the user's live streams and, for
-    /// `EMAIL`, sent to the address the user registered with.
+    /// Stores a notification and delivers its in-app part: pushed to the user's live streams
+    /// and, for `EMAIL`, queued for the address the user registered with. The e-mail is not sent
+    /// here: it is stored pending and the mail dispatcher (`dispatch.rs`) sends it, retrying
+    /// through mail-server outages, so this call never waits for SMTP.
     ///
     /// With an idempotency key (scoped to the user: the same key for two users names two
-    /// notifications), a repeated call finds the first notification instead of storing another, and sends its e-mail only if no earlier call managed to: the same key twice
-    /// stores once and sends once. The e-mail goes out outside any transaction, and a failed
-    /// send leaves the row unsent for the caller's retry.
+    /// notifications), a repeated call finds the first notification instead of storing another;
+    /// the e-mail belongs to that one stored row, so the same key twice stores once and e-mails
+    /// once.
     pub async fn send(&self, req: SendNotification) -> Result<Sent, NotificationError> {
         let send = ValidSend::parse(req)?;
         let mut conn = self.pool.get().await?;
@@ -380,14 +344,14 @@ impl Notifications {
             Some(key) => store::find_by_key(&mut conn, send.user_id, key).await?,
             None => None,
         };
-        let mut recipient = None;
+        let email = send.channel == NotificationChannel::Email;
         let (row, created) = match existing {
             Some(row) => (row, false),
             None => {
-                if send.channel == NotificationChannel::Email {
-                    // Before storing: a mail that cannot go out yet is not stored either, so
-                    // the caller's retry is the one that stores it.
-                    recipient = Some(self.recipient(&mut conn, send.user_id).await?);
+                if email {
+                    // Before storing: a mail that cannot be addressed yet is not stored either,
+                    // so the caller's retry is the one that stores it; a deleted user gets none.
+                    self.recipient(&mut conn, send.user_id).await?;
                 }
                 let new = NewRow {
                     id: Uuid::now_v7(),
@@ -400,7 +364,7 @@ impl Notifications {
                     template: send.template,
                     data: send.data.as_ref(),
                 };
-                match store::insert(&mut conn, &new).await? {
+                match store::insert(&mut conn, &new, email).await? {
                     Some(row) => (row, true),
                     // A concurrent call with the same key stored it between our read and insert.
                     None => {
@@ -425,17 +389,10 @@ impl Notifications {
                 notification.channel = %row.channel,
                 "notification stored"
             );
+            if email {
+                self.mail_wake.notify_one();
+            }
             self.live.publish(&notification).await;
-        }
-        if notification.channel == NotificationChannel::Email && row.email_sent_at.is_none() {
-            let recipient = match recipient {
-                Some(r) => r,
-                None => {
-                    let mut conn = self.pool.get().await?;
-                    self.recipient(&mut conn, row.user_id).await?
-                }
-            };
-            self.deliver(&row, &recipient).await?;
         }
         Ok(Sent {
             notification,
@@ -456,82 +413,6 @@ impl Notifications {
             }
             Some(r) if r.deleted_at.is_some() => Err(NotificationError::RecipientGone),
             Some(r) => Ok(r),
-        }
-    }
-
-    /// Renders and sends a stored notification's e-mail once: under a lease, so concurrent
-    /// retries do not both send, and marked sent only after the server accepted it.
-    async fn deliver(&self, row: &Row, recipient: &Recipient) -> Result<(), NotificationError> {
-        let template = match row.template.as_deref() {
-            Some(name) => Some(
-                Template::parse(name)
-                    .ok_or_else(|| anyhow::anyhow!("stored template {name:?} is unknown"))?,
-            ),
-            None => None,
-        };
-        let data = match template {
-            Some(t) => TemplateData::parse(t, row.data.as_ref())
-                .map_err(|e| anyhow::anyhow!("stored {} is invalid: {}", e.field, e.message))?,
-            None => TemplateData::default(),
-        };
-        let rendered = mail::render(&Content {
-            template,
-            data: &data,
-            subject: row.subject.as_deref(),
-            message: &row.message,
-            name: recipient.name.as_deref(),
-            app_url: &self.settings.web_app_url,
-        })
-        .map_err(|e| anyhow::anyhow!("e-mail could not be rendered: {e}"))?;
-
-        // The lease outlives a whole SMTP conversation (several steps, each bounded).
-        let lease = self.mailer.timeout() * 8;
-        let until =
-            Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
-        let mut conn = self.pool.get().await?;
-        if !store::lease_email(&mut conn, row.id, until).await? {
-            return match store::email_sent_at(&mut conn, row.id).await? {
-                Some(_) => Ok(()),
-                None => Err(NotificationError::SendInProgress),
-            };
-        }
-        drop(conn);
-
-        let started = std::time::Instant::now();
-        let result = self
-            .mailer
-            .send(&recipient.email, recipient.name.as_deref(), rendered)
-            .await;
-        let mut conn = self.pool.get().await?;
-        match result {
-            Ok(()) => {
-                // Once sent, a secret in the data (the reset link) has no use here any more,
-                // and a copy in the database is one more place it could leak from.
-                let data = row.data.clone().map(|mut data| {
-                    if let (Some(t), Some(map)) = (template, data.as_object_mut()) {
-                        for key in t.secret_variables() {
-                            map.remove(*key);
-                        }
-                    }
-                    data
-                });
-                store::mark_email_sent(&mut conn, row.id, data.as_ref()).await?;
-                tracing::info!(
-                    notification.id = %row.id,
-                    user.id = %row.user_id,
-                    template = row.template.as_deref().unwrap_or("none"),
-                    duration_ms = duration_ms(started.elapsed()),
-                    "e-mail sent"
-                );
-                Ok(())
-            }
-            Err(e) => {
-                // Best effort: an unreleased lease only delays the retry until it expires.
-                if let Err(db) = store::release_email(&mut conn, row.id).await {
-                    tracing::warn!(error = %db, "send lease not released");
-                }
-                Err(e.into())
-            }
         }
     }
 
@@ -637,10 +518,6 @@ impl Notifications {
         tracing::info!(user.id = %event.user_id, "recipient deleted");
         Ok(())
     }
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -773,20 +650,7 @@ mod tests {
             Reply::Problem(p) => p.status,
         };
         assert_eq!(status(NotificationError::RecipientGone), 410);
-        assert_eq!(
-            status(NotificationError::MailRejected {
-                reason: "SMTP 550".to_owned()
-            }),
-            422
-        );
         assert_eq!(status(NotificationError::RecipientUnknown), 503);
-        assert_eq!(status(NotificationError::SendInProgress), 503);
-        assert_eq!(
-            status(NotificationError::MailUnavailable(anyhow::anyhow!(
-                "refused"
-            ))),
-            503
-        );
         assert_eq!(status(NotificationError::NotFound), 404);
     }
 }

@@ -30,12 +30,6 @@ pub struct Row {
     pub read: bool,
     /// Created.
     pub created_at: DateTime<Utc>,
-    /// When the e-mail went out (EMAIL only).
-    pub email_sent_at: Option<DateTime<Utc>>,
-    /// The e-mail template.
-    pub template: Option<String>,
-    /// The template's variables.
-    pub data: Option<serde_json::Value>,
 }
 
 /// A new notification.
@@ -64,16 +58,38 @@ pub struct NewRow<'a> {
 }
 
 /// Inserts a notification unless the same user has one with the same idempotency key; `None`
-/// then.
-pub async fn insert(conn: &mut AsyncPgConnection, row: &NewRow<'_>) -> QueryResult<Option<Row>> {
-    diesel::insert_into(notifications::table)
-        .values(row)
-        .on_conflict((notifications::user_id, notifications::idempotency_key))
-        .do_nothing()
-        .returning(Row::as_returning())
-        .get_result(conn)
-        .await
-        .optional()
+/// then. With `pending_email`, its e-mail is due for the dispatcher at once (the database's
+/// clock, the one the dispatcher's claim compares with).
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    row: &NewRow<'_>,
+    pending_email: bool,
+) -> QueryResult<Option<Row>> {
+    let insert = diesel::insert_into(notifications::table);
+    if pending_email {
+        insert
+            .values((
+                row,
+                notifications::email_next_attempt_at.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+                >("now()")),
+            ))
+            .on_conflict((notifications::user_id, notifications::idempotency_key))
+            .do_nothing()
+            .returning(Row::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    } else {
+        insert
+            .values(row)
+            .on_conflict((notifications::user_id, notifications::idempotency_key))
+            .do_nothing()
+            .returning(Row::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    }
 }
 
 /// The notification of `user_id` stored under an idempotency key (keys are per user).
@@ -91,72 +107,125 @@ pub async fn find_by_key(
         .optional()
 }
 
-/// Takes the right to send a notification's e-mail until `until`: false when it went out
-/// already or another call holds an unexpired lease.
-pub async fn lease_email(
+/// A pending e-mail the dispatcher claimed: what it is rendered from and who it goes to.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Claimed {
+    /// The notification.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    /// The recipient's user id.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub user_id: Uuid,
+    /// The title.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub subject: Option<String>,
+    /// The text.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub message: String,
+    /// The e-mail template.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub template: Option<String>,
+    /// The template's variables.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Jsonb>)]
+    pub data: Option<serde_json::Value>,
+    /// Attempts so far, this one included.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub attempts: i32,
+}
+
+/// Claims up to `batch` due pending e-mails for `lease`, in one statement: rows another
+/// dispatcher is claiming are skipped (`SKIP LOCKED`), and a claimed row is not due again until
+/// its lease ran out (the claim moves `email_next_attempt_at` there), so no two dispatchers hold
+/// the same e-mail. Each claim counts as an attempt.
+pub async fn claim_emails(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
-    until: DateTime<Utc>,
-) -> QueryResult<bool> {
-    let n = diesel::update(
-        notifications::table
-            .find(id)
-            .filter(notifications::email_sent_at.is_null())
-            .filter(
-                notifications::email_lease_until
-                    .is_null()
-                    .or(notifications::email_lease_until.lt(diesel::dsl::now)),
-            ),
+    batch: i64,
+    lease: std::time::Duration,
+) -> QueryResult<Vec<Claimed>> {
+    diesel::sql_query(
+        "UPDATE notifications \
+            SET email_next_attempt_at = now() + make_interval(secs => $2), \
+                email_attempts = email_attempts + 1 \
+          WHERE id IN (SELECT id FROM notifications \
+                        WHERE email_next_attempt_at <= now() \
+                        ORDER BY email_next_attempt_at \
+                        LIMIT $1 \
+                        FOR UPDATE SKIP LOCKED) \
+      RETURNING id, user_id, subject, message, template, data, email_attempts AS attempts",
     )
-    .set(notifications::email_lease_until.eq(until))
-    .execute(conn)
-    .await?;
-    Ok(n == 1)
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .bind::<diesel::sql_types::Double, _>(lease.as_secs_f64())
+    .load(conn)
+    .await
 }
 
-/// When a notification's e-mail went out, if it did.
-pub async fn email_sent_at(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<DateTime<Utc>>> {
-    notifications::table
-        .find(id)
-        .select(notifications::email_sent_at)
-        .first(conn)
-        .await
-        .optional()
-        .map(Option::flatten)
-}
-
-/// Records that the e-mail went out, returning when, and replaces the template's variables
-/// with `data` (what is left once the secrets are removed: nothing renders them again).
+/// Records that the e-mail went out (it is no longer pending) and replaces the template's
+/// variables with `data` (what is left once the secrets are removed: nothing renders them again).
 pub async fn mark_email_sent(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     data: Option<&serde_json::Value>,
-) -> QueryResult<Option<DateTime<Utc>>> {
+) -> QueryResult<()> {
     diesel::update(notifications::table.find(id))
         .set((
             notifications::email_sent_at.eq(diesel::dsl::now),
-            notifications::email_lease_until.eq(None::<DateTime<Utc>>),
+            notifications::email_next_attempt_at.eq(None::<DateTime<Utc>>),
             notifications::data.eq(data),
         ))
-        .returning(notifications::email_sent_at)
-        .get_result(conn)
-        .await
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
-/// Gives up a send lease after a failed attempt, so the next retry need not wait for it.
-pub async fn release_email(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+/// Records that the e-mail will never go out, and why (no address in `reason`); like
+/// [`mark_email_sent`], it keeps only `data` (secrets removed).
+pub async fn mark_email_failed(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    reason: &str,
+    data: Option<&serde_json::Value>,
+) -> QueryResult<()> {
     diesel::update(
         notifications::table
             .find(id)
             .filter(notifications::email_sent_at.is_null()),
     )
-    .set(notifications::email_lease_until.eq(None::<DateTime<Utc>>))
+    .set((
+        notifications::email_failed_at.eq(diesel::dsl::now),
+        notifications::email_failure.eq(reason),
+        notifications::email_next_attempt_at.eq(None::<DateTime<Utc>>),
+        notifications::data.eq(data),
+    ))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Ends the lease after a failed attempt: the e-mail is due again after `delay`.
+pub async fn retry_email(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    delay: std::time::Duration,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE notifications \
+            SET email_next_attempt_at = now() + make_interval(secs => $2) \
+          WHERE id = $1 AND email_next_attempt_at IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Double, _>(delay.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many e-mails are pending (due or waiting for a retry), for the gauge.
+pub async fn count_pending_emails(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    notifications::table
+        .filter(notifications::email_next_attempt_at.is_not_null())
+        .count()
+        .get_result(conn)
+        .await
 }
 
 /// One page of a user's notifications, newest first.

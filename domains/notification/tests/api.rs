@@ -9,6 +9,7 @@
 )]
 
 mod api {
+    mod dispatch;
     mod email;
     mod events;
     mod fuzz;
@@ -16,5 +17,6 @@ mod api {
     mod list;
     mod operational;
     mod send;
+    pub mod smtp;
     mod stream;
 }

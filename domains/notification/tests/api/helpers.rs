@@ -226,12 +226,10 @@ pub async fn mails(address: &str, n: usize) -> Vec<Value> {
 
 #[derive(QueryableByName, Debug)]
 pub struct StoredRow {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    pub id: Uuid,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pub sent: bool,
     #[diesel(sql_type = diesel::sql_types::Bool)]
-    pub leased: bool,
+    pub pending: bool,
 }
 
 /// Every stored notification of a user, oldest first.
@@ -239,7 +237,7 @@ pub async fn stored(app: &TestApp, user: Uuid) -> Vec<StoredRow> {
     let pool = app.pool("notification");
     let mut conn = pool.get().await.expect("conn");
     diesel::sql_query(
-        "SELECT id, email_sent_at IS NOT NULL AS sent, email_lease_until IS NOT NULL AS leased \
+        "SELECT email_sent_at IS NOT NULL AS sent, email_next_attempt_at IS NOT NULL AS pending \
          FROM notifications WHERE user_id = $1 ORDER BY created_at, id",
     )
     .bind::<diesel::sql_types::Uuid, _>(user)
@@ -393,4 +391,73 @@ fn parse_block(raw: &str) -> Block {
         },
         None => Block::Other(raw.to_owned()),
     }
+}
+
+/// What the dispatcher recorded about a notification's e-mail.
+#[derive(QueryableByName, Debug, Clone)]
+pub struct EmailState {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub pending: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub sent: bool,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub failure: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Jsonb>)]
+    pub data: Option<Value>,
+}
+
+/// The e-mail state of notification `id` in `app`'s database.
+pub async fn email_state(app: &TestApp, id: &str) -> EmailState {
+    let pool = app.pool("notification");
+    let mut conn = pool.get().await.expect("conn");
+    diesel::sql_query(
+        "SELECT email_next_attempt_at IS NOT NULL AS pending, email_sent_at IS NOT NULL AS sent, \
+         email_attempts AS attempts, email_failure AS failure, data \
+         FROM notifications WHERE id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(Uuid::parse_str(id).expect("an id"))
+    .get_result(&mut conn)
+    .await
+    .expect("the row")
+}
+
+/// Waits until the e-mail of notification `id` satisfies `done`, and returns its state.
+pub async fn email_until(
+    app: &TestApp,
+    id: &str,
+    what: &str,
+    done: impl Fn(&EmailState) -> bool,
+) -> EmailState {
+    eventually(Duration::from_secs(30), what, || async {
+        let state = email_state(app, id).await;
+        done(&state).then_some(state)
+    })
+    .await
+    .expect(what)
+}
+
+/// Waits until the e-mail of notification `id` is marked sent.
+pub async fn email_sent(app: &TestApp, id: &str) -> EmailState {
+    email_until(app, id, "the e-mail marked sent", |s| s.sent && !s.pending).await
+}
+
+/// The value of an unlabelled series in `app`'s `/metrics` (0 when absent).
+pub async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| {
+            let (series, value) = l.split_once(' ')?;
+            (series == name).then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0.0)
 }
