@@ -147,6 +147,21 @@ fuzz *args: services
 fuzz-ci *args: services
     .ci/fuzz/run --gate --examples "${FUZZ_EXAMPLES:-30}" {{args}}
 
+# The fault suite at full scale (TESTING.md, "Fault suite"): real load through the gateway while
+# Redis, the worker, the notification service, SMTP or Postgres goes away (Redis 60 s, notification
+# service 10 min, SMTP 60 s and 5 s per reply, ...), both deployments; each scenario prints its
+# count line (also in $CARGO_TARGET_DIR/chaos-report.txt). `just test` runs the same binary at
+# the short scale. Arguments are nextest filters, e.g. `just chaos split::redis_restart`.
+chaos *filters: services
+    #!/usr/bin/env bash
+    set -uo pipefail
+    report="$CARGO_TARGET_DIR/chaos-report.txt"
+    rm -f "$report"
+    CHAOS_SCALE=full cargo nextest run -p shell --all-features --test chaos --profile chaos --no-capture {{filters}}
+    status=$?
+    echo; cat "$report" 2>/dev/null || echo "no scenario reported"
+    exit $status
+
 # Benchmarks on release builds: login, then GET /tasks through the gateway in both deployments.
 bench: bench-login bench-tasks
 
