@@ -126,8 +126,9 @@ impl Scale {
         }
     }
 
-    /// Queue variables: the defaults, with the short version's shorter backoff cap and
-    /// visibility timeout (never more attempts).
+    /// Queue and mail variables: the defaults, with the short version's shorter backoff caps,
+    /// visibility timeout and e-mail send bound (so the lease of an e-mail whose sender was
+    /// killed expires within the scenario; never more attempts).
     fn queue_env(&self) -> Vec<(String, String)> {
         if self.full {
             return Vec::new();
@@ -137,6 +138,9 @@ impl Scale {
             ("QUEUE_MAX_BACKOFF", "1s"),
             ("QUEUE_VISIBILITY_TIMEOUT", "5s"),
             ("QUEUE_HANDLER_TIMEOUT", "4s"),
+            ("SMTP_TIMEOUT", "2s"),
+            ("MAIL_SEND_TIMEOUT", "4s"),
+            ("MAIL_RETRY_MAX_BACKOFF", "1s"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .to_vec()
@@ -867,6 +871,9 @@ async fn create_tasks(gateway: &str, users: &[User], concurrency: usize) -> Tall
             let res = client()
                 .post(format!("{gateway}/tasks"))
                 .bearer_auth(&user.token)
+                // One key per user: a create refused during a fault and tried again after it
+                // is the same create (a 503 does not say whether the task service committed).
+                .header("idempotency-key", format!("chaos-{}", user.id))
                 .json(&json!({"title": format!("chaos {}", &user.id[..8])}))
                 .send()
                 .await;
