@@ -749,10 +749,11 @@ impl GroupCtx {
                     .await
                     .context("scheduling a retry")?;
                 let error = error.to_owned();
-                Ok((settled == 1).then(|| match kind {
+                let outcome = match kind {
                     FailureKind::Unavailable => Outcome::Deferred { delay, error },
                     _ => Outcome::Retrying { delay, error },
-                }))
+                };
+                Ok((settled == 1).then_some(outcome))
             }
             None => {
                 let settled = self

@@ -347,10 +347,8 @@ mod tests {
 
     #[test]
     fn unavailable_errors_anywhere_in_the_chain_defer_the_rest_retry() {
-        use anyhow::Context as _;
-        let db = Err::<(), _>(crate::db::DbError::Unavailable("pool timed out".to_owned()))
-            .context("marking the notification read")
-            .unwrap_err();
+        let db = anyhow::Error::new(crate::db::DbError::Unavailable("pool timed out".to_owned()))
+            .context("marking the notification read");
         assert!(matches!(JobError::from(db), JobError::Unavailable(_)));
         let other = anyhow::anyhow!("constraint violated");
         assert!(matches!(JobError::from(other), JobError::Retry(_)));

@@ -642,16 +642,19 @@ fn service_down() -> ClientError {
     }
 }
 
-fn queue_with_metrics(redis: &TestRedis, settings: QueueSettings) -> (Queue, QueueMetrics) {
+fn queue_with_metrics(
+    redis: &TestRedis,
+    settings: QueueSettings,
+) -> anyhow::Result<(Queue, QueueMetrics)> {
     let registry = prometheus::Registry::new();
-    let metrics = QueueMetrics::new(&registry).expect("metrics register");
+    let metrics = QueueMetrics::new(&registry)?;
     let queue = Queue::new(
         redis.client.clone(),
         redis.settings.clone(),
         settings,
         Some(metrics.clone()),
     );
-    (queue, metrics)
+    Ok((queue, metrics))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -660,7 +663,7 @@ async fn an_outage_longer_than_every_attempt_defers_the_job_which_then_completes
     // Regression: an unavailable dependency spent attempts like any failure, so an outage of a
     // few seconds dead-lettered every job that needed it.
     let redis = TestRedis::new().await?;
-    let (queue, metrics) = queue_with_metrics(&redis, fast_settings()); // max_attempts = 3
+    let (queue, metrics) = queue_with_metrics(&redis, fast_settings())?; // max_attempts = 3
     const OUTAGE: usize = 7;
     let calls = Calls::default();
     let handler = {
@@ -764,7 +767,7 @@ async fn a_retry_forever_subscription_keeps_retrying_past_max_attempts_until_it_
     // Regression: `user.deleted` was dead-lettered after max_attempts real failures, leaving the
     // deleted user able to log in.
     let redis = TestRedis::new().await?;
-    let (queue, metrics) = queue_with_metrics(&redis, fast_settings()); // max_attempts = 3
+    let (queue, metrics) = queue_with_metrics(&redis, fast_settings())?; // max_attempts = 3
     const FAILURES: usize = 6;
     let (calls, applied) = (Calls::default(), Calls::default());
     let failures_left = Arc::new(AtomicUsize::new(FAILURES));
@@ -908,7 +911,7 @@ impl PrivateRedis {
     }
 
     fn spawn(port: u16, dir: &std::path::Path) -> anyhow::Result<std::process::Child> {
-        Ok(std::process::Command::new("redis-server")
+        std::process::Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([
                 "--save",
@@ -923,7 +926,7 @@ impl PrivateRedis {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .context("starting redis-server")?)
+            .context("starting redis-server")
     }
 
     fn url(&self) -> String {
