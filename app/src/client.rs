@@ -225,17 +225,21 @@ impl ClientError {
     }
 }
 
-/// For job handlers: retryable errors retry with backoff, the rest dead-letter at once (a 4xx
-/// will be refused again on every attempt). `?` on a [`ClientError`] in a handler does this.
+/// For job handlers: an unavailable service defers the job without spending an attempt (an
+/// outage of any length must not dead-letter it), a body we cannot decode retries (an attempt),
+/// the rest dead-letter at once (a 4xx will be refused again on every attempt). `?` on a
+/// [`ClientError`] in a handler does this.
 ///
 /// `Retry-After` does not reach the queue (a [`JobError`] carries no delay); the queue's own
-/// backoff applies.
+/// outage backoff applies.
 impl From<ClientError> for JobError {
     fn from(err: ClientError) -> Self {
-        if err.is_retryable() {
-            JobError::Retry(err.into())
-        } else {
-            JobError::Permanent(err.into())
+        match err {
+            ClientError::Unavailable { .. } => JobError::Unavailable(err.into()),
+            ClientError::Decode { .. } => JobError::Retry(err.into()),
+            ClientError::Rejected { .. } | ClientError::Build { .. } => {
+                JobError::Permanent(err.into())
+            }
         }
     }
 }
@@ -757,7 +761,7 @@ mod tests {
         ));
         assert!(matches!(
             JobError::from(unavailable(None)),
-            JobError::Retry(_)
+            JobError::Unavailable(_)
         ));
     }
 

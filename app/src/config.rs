@@ -261,6 +261,10 @@ impl FromStr for LogFormat {
 /// The largest request body accepted unless `BODY_LIMIT_BYTES` says otherwise (64 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
+/// How long SIGTERM waits for in-flight work unless `SHUTDOWN_TIMEOUT` says otherwise: room for
+/// a job at the default `QUEUE_HANDLER_TIMEOUT` (20 s) to finish and be recorded.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The HTTP listener and request limits.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -270,7 +274,10 @@ pub struct HttpSettings {
     pub port: u16,
     /// `BODY_LIMIT_BYTES`, default 64 KiB.
     pub body_limit: usize,
-    /// `SHUTDOWN_TIMEOUT`, default 10 s: how long SIGTERM waits for in-flight work.
+    /// `SHUTDOWN_TIMEOUT`, default 30 s: how long SIGTERM waits for in-flight work. A process
+    /// that runs queue consumers refuses to start when it is shorter than
+    /// `QUEUE_HANDLER_TIMEOUT` (default 20 s) plus the settle margin
+    /// (`crate::server::check_shutdown_budget`).
     pub shutdown_timeout: Duration,
     /// `HTTP_WORKERS`, default the number of cores.
     pub workers: usize,
@@ -283,7 +290,7 @@ impl HttpSettings {
             host: env.get("HOST").unwrap_or("0.0.0.0").to_owned(),
             port: env.parse_or("PORT", default_port)?,
             body_limit: env.parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
-            shutdown_timeout: env.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(10))?,
+            shutdown_timeout: env.duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?,
             workers: env.parse_or(
                 "HTTP_WORKERS",
                 std::thread::available_parallelism()

@@ -246,6 +246,7 @@ impl OutboxRelay {
                 name: row.topic.clone(),
                 data: row.payload.clone(),
                 attempt: 1,
+                deferrals: 0,
                 request_id: row.request_id.clone(),
                 created_at: row.created_at,
             };

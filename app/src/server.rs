@@ -17,7 +17,7 @@ use crate::error::{ApiError, json_config, path_config, query_config};
 use crate::gateway::{self, Gateway};
 use crate::health::{self, Operational, ServiceInfo};
 use crate::module::{Domain, Module, Platform, ReadyCheck};
-use crate::queue::{Queue, QueueMetrics, QueueSettings};
+use crate::queue::{Queue, QueueMetrics, QueueSettings, SHUTDOWN_SETTLE_MARGIN};
 use crate::telemetry::{Metrics, telemetry};
 use crate::tokens::Tokens;
 
@@ -58,11 +58,39 @@ pub fn queue_settings(env: &Env) -> Result<QueueSettings, crate::config::ConfigE
         max_attempts: env.parse_or("QUEUE_MAX_ATTEMPTS", d.max_attempts)?,
         base_backoff: env.duration_or("QUEUE_BASE_BACKOFF", d.base_backoff)?,
         max_backoff: env.duration_or("QUEUE_MAX_BACKOFF", d.max_backoff)?,
+        max_outage_backoff: env.duration_or("QUEUE_MAX_OUTAGE_BACKOFF", d.max_outage_backoff)?,
+        max_deferrals: env.parse_or("QUEUE_MAX_DEFERRALS", d.max_deferrals)?,
         visibility_timeout: env.duration_or("QUEUE_VISIBILITY_TIMEOUT", d.visibility_timeout)?,
         concurrency: env.parse_or("QUEUE_CONCURRENCY", d.concurrency)?,
         handler_timeout: env.duration_or("QUEUE_HANDLER_TIMEOUT", d.handler_timeout)?,
         ..d
     })
+}
+
+/// Refuses a shutdown budget that cannot hold a running job: on SIGTERM the consumers wait up to
+/// `QUEUE_HANDLER_TIMEOUT` plus [`SHUTDOWN_SETTLE_MARGIN`] for their jobs, and the process stops
+/// everything after `SHUTDOWN_TIMEOUT`. A job cut off in between is redelivered, and what it had
+/// done (an e-mail sent) happens again. Only checked when the process runs consumers.
+pub fn check_shutdown_budget(
+    shutdown_timeout: Duration,
+    handler_timeout: Duration,
+) -> Result<(), crate::config::ConfigError> {
+    let needed = handler_timeout + SHUTDOWN_SETTLE_MARGIN;
+    if shutdown_timeout < needed {
+        return Err(crate::config::ConfigError::Invalid {
+            name: "SHUTDOWN_TIMEOUT".to_owned(),
+            reason: format!(
+                "{} ms is shorter than QUEUE_HANDLER_TIMEOUT ({} ms) plus {} ms to record the \
+                 outcome: a job running at shutdown would be cut off and run again; raise \
+                 SHUTDOWN_TIMEOUT to at least {} ms or lower QUEUE_HANDLER_TIMEOUT",
+                shutdown_timeout.as_millis(),
+                handler_timeout.as_millis(),
+                SHUTDOWN_SETTLE_MARGIN.as_millis(),
+                needed.as_millis(),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Applies the platform's and each domain's pending migrations to the domain's database.
@@ -207,6 +235,12 @@ pub async fn start(
         queue: Some(platform.queue.clone()),
     };
 
+    if !subscriptions.is_empty() {
+        check_shutdown_budget(
+            http.shutdown_timeout,
+            platform.queue.settings().handler_timeout,
+        )?;
+    }
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if !subscriptions.is_empty() {
@@ -325,5 +359,28 @@ pub async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shutdown_budget_shorter_than_a_job_is_refused_naming_both_variables() {
+        let err = check_shutdown_budget(Duration::from_secs(10), Duration::from_secs(30))
+            .map(|()| "accepted".to_owned())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(err.starts_with("SHUTDOWN_TIMEOUT is invalid"), "{err}");
+        assert!(err.contains("QUEUE_HANDLER_TIMEOUT"), "{err}");
+        // The margin to record the outcome counts too.
+        assert!(check_shutdown_budget(Duration::from_secs(20), Duration::from_secs(20)).is_err());
+    }
+
+    #[test]
+    fn the_default_budget_holds_a_job_at_the_default_handler_timeout() {
+        let handler = QueueSettings::default().handler_timeout;
+        assert!(check_shutdown_budget(crate::config::DEFAULT_SHUTDOWN_TIMEOUT, handler).is_ok());
+        assert!(check_shutdown_budget(handler + SHUTDOWN_SETTLE_MARGIN, handler).is_ok());
     }
 }

@@ -319,6 +319,42 @@ fn a_gateway_that_would_time_out_slowed_logins_refuses_to_start() {
     assert!(stderr.contains("UPSTREAM_TIMEOUT"), "{stderr}");
 }
 
+#[cfg(feature = "worker")]
+#[test]
+fn consumers_whose_running_job_would_outlive_the_shutdown_timeout_refuse_to_start() {
+    // Regression: the old defaults (SHUTDOWN_TIMEOUT 10 s, QUEUE_HANDLER_TIMEOUT 30 s) let a
+    // stop cut off a job mid-send; it was redelivered and the e-mail went out twice.
+    let mut env = secrets();
+    env.extend([
+        ("PORT", free_port().to_string()),
+        ("SHUTDOWN_TIMEOUT", "10s".to_owned()),
+        ("QUEUE_HANDLER_TIMEOUT", "30s".to_owned()),
+    ]);
+    let mut child = shell(&env)
+        .args(["serve", "--services", "worker"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shell starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the worker started with SHUTDOWN_TIMEOUT < QUEUE_HANDLER_TIMEOUT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success());
+    assert!(stderr.contains("SHUTDOWN_TIMEOUT"), "{stderr}");
+    assert!(stderr.contains("QUEUE_HANDLER_TIMEOUT"), "{stderr}");
+}
+
 #[cfg(feature = "auth")]
 #[tokio::test]
 async fn serve_migrates_answers_and_exits_zero_on_sigterm() {

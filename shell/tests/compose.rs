@@ -588,6 +588,59 @@ fn only_the_entry_points_publish_ports() {
     }
 }
 
+/// `40s`, `1m30s`, `500ms` as Docker and the app spell durations (the subset the files use).
+fn seconds(text: &str) -> f64 {
+    let (mut total, mut number) = (0.0, String::new());
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let value: f64 = number
+            .parse()
+            .unwrap_or_else(|_| panic!("bad duration {text:?}"));
+        number.clear();
+        total += match c {
+            'h' => value * 3600.0,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                value / 1000.0
+            }
+            'm' => value * 60.0,
+            's' => value,
+            _ => panic!("bad duration {text:?}"),
+        };
+    }
+    assert!(number.is_empty(), "duration {text:?} has no unit");
+    total
+}
+
+#[test]
+fn docker_waits_longer_than_the_app_takes_to_shut_down() {
+    // Docker's default grace is 10 s, then SIGKILL: a job still running then is redelivered and
+    // its e-mail sent twice. The app's own budget is SHUTDOWN_TIMEOUT (default 30 s).
+    for compose in [Compose::split(), Compose::mono()] {
+        for app in app_containers(&compose) {
+            let grace = scalar(&compose.service(&app)["stop_grace_period"])
+                .unwrap_or_else(|| panic!("{}: `{app}` has no stop_grace_period", compose.file));
+            let shutdown = compose
+                .env(&app)
+                .get("SHUTDOWN_TIMEOUT")
+                .cloned()
+                .unwrap_or_else(|| "30s".to_owned());
+            assert!(
+                seconds(&grace) > seconds(&shutdown),
+                "{}: `{app}` stop_grace_period {grace} is not longer than SHUTDOWN_TIMEOUT \
+                 {shutdown}",
+                compose.file
+            );
+        }
+    }
+    assert_eq!(seconds("1m30s"), 90.0);
+    assert_eq!(seconds("500ms"), 0.5);
+}
+
 #[test]
 fn redis_keeps_an_append_only_file() {
     for compose in [Compose::split(), Compose::mono()] {

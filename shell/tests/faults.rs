@@ -55,12 +55,13 @@ fn shared() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Retries fast and for long enough to outlast an outage the test ends.
-fn patient_queue() -> Vec<(&'static str, String)> {
+/// Retries and deferrals come fast; the attempt budget is the default one (5), which an outage
+/// must not spend.
+fn fast_queue() -> Vec<(&'static str, String)> {
     vec![
-        ("QUEUE_MAX_ATTEMPTS", "1000".to_owned()),
         ("QUEUE_BASE_BACKOFF", "50ms".to_owned()),
         ("QUEUE_MAX_BACKOFF", "200ms".to_owned()),
+        ("QUEUE_MAX_OUTAGE_BACKOFF", "200ms".to_owned()),
     ]
 }
 
@@ -178,13 +179,20 @@ async fn counter(app: &TestApp, name: &str, topic: &str, group: &str) -> u64 {
         .sum()
 }
 
-/// Waits until a failed attempt of `topic` was scheduled for a retry by the worker.
-async fn wait_retried(app: &TestApp, topic: &str) {
-    eventually(WAIT, &format!("a retry of {topic}"), || async {
-        (counter(app, "tessera_queue_jobs_retried_total", topic, "worker").await >= 1).then_some(())
+/// Waits until the worker's job of `topic` has failed `times` times (retried or deferred), more
+/// than its attempt budget allows, and checks it is still waiting rather than dead: the outage
+/// has outlasted the retries.
+async fn wait_outlasted(app: &TestApp, topic: &str, times: u64) {
+    eventually(WAIT, &format!("{times} failures of {topic}"), || async {
+        let failures = counter(app, "tessera_queue_jobs_retried_total", topic, "worker").await
+            + counter(app, "tessera_queue_jobs_deferred_total", topic, "worker").await;
+        let dead = !app.platform.queue.list_dead().await.ok()?.is_empty();
+        (failures >= times || dead).then_some(())
     })
     .await
     .unwrap();
+    let dead = app.platform.queue.list_dead().await.unwrap();
+    assert!(dead.is_empty(), "dead-lettered during the outage: {dead:?}");
 }
 
 /// Waits until `group` has nothing in flight, waiting or unread.
@@ -286,7 +294,7 @@ async fn an_email_queued_while_smtp_was_down_arrives_once_when_it_is_back() {
     // Nothing listens on this port until the test starts a catcher there.
     let smtp_port = free_port();
     let mut env = shared();
-    env.extend(patient_queue());
+    env.extend(fast_queue());
     env.push(("SMTP_HOST", "127.0.0.1".to_owned()));
     env.push(("SMTP_PORT", smtp_port.to_string()));
     // The mail dispatcher retries often, so the test does not wait out a long backoff.
@@ -343,7 +351,10 @@ async fn a_notification_service_that_did_not_answer_gets_the_job_once_it_is_back
     let notification_url = format!("http://{}", listener.local_addr().unwrap());
     let shared = shared();
     let mut env = shared.clone();
-    env.extend(patient_queue());
+    env.extend(fast_queue());
+    // A small attempt budget the outage must outlast (3 attempts at 50 ms base would be spent
+    // in well under a second, call timeouts included).
+    env.push(("QUEUE_MAX_ATTEMPTS", "3".to_owned()));
     env.push(("NOTIFICATION_SERVICE_URL", notification_url));
     env.push(("SERVICE_CALL_TIMEOUT", "300ms".to_owned()));
     let api = spawn_app(
@@ -359,7 +370,7 @@ async fn a_notification_service_that_did_not_answer_gets_the_job_once_it_is_back
     let email = address("notification-down");
     let (_, token) = sign_up(&api, &email).await;
     create_task(&api, &token, "Wait for it").await;
-    wait_retried(&api, "task.created").await;
+    wait_outlasted(&api, "task.created", 5).await;
 
     let mut env = shared;
     env.extend(smtp_env());
@@ -449,7 +460,7 @@ async fn the_same_job_delivered_twice_notifies_once() {
     env.extend(smtp_env());
     // The two deliveries run at once; while the recipient is not known yet both are told to
     // retry.
-    env.extend(patient_queue());
+    env.extend(fast_queue());
     let app = spawn_app(
         &[
             &tessera_auth::DOMAIN,
@@ -491,7 +502,11 @@ async fn the_same_job_delivered_twice_notifies_once() {
 async fn a_job_that_keeps_failing_is_dead_lettered_and_its_replay_delivers_it_once() {
     let mut env = shared();
     env.extend(smtp_env());
+    env.extend(fast_queue());
     env.push(("QUEUE_MAX_ATTEMPTS", "3".to_owned()));
+    // A recipient that stays unknown is deferred like an outage; past this many deferrals it
+    // spends attempts, and then it is dead-lettered.
+    env.push(("QUEUE_MAX_DEFERRALS", "2".to_owned()));
     let app = spawn_app(
         &[&tessera_notification::DOMAIN, &tessera_worker::DOMAIN],
         &pairs(&env),

@@ -91,8 +91,9 @@ impl Queue {
         Ok(dead)
     }
 
-    /// Moves the selected dead jobs back to their group's retry stream with `attempt` reset to
-    /// 1, and removes them from the dead-letter stream, atomically per job. Returns how many
+    /// Moves the selected dead jobs back to their group's retry stream with `attempt` reset to 1
+    /// (and `deferrals` to 0), and removes them from the dead-letter stream, atomically per job.
+    /// Returns how many
     /// were replayed. Only the group that gave up sees the replay.
     pub async fn replay(&self, selector: ReplaySelector) -> anyhow::Result<usize> {
         let mut replayed = 0;
@@ -115,6 +116,7 @@ impl Queue {
                 continue;
             };
             job.attempt = 1;
+            job.deferrals = 0;
             let retry_key = self.retry_key(&dead.topic, &dead.group);
             // The group normally exists already; creating it is harmless and covers a Redis
             // that lost it (no persistence) while the dead letter survived elsewhere.

@@ -2,6 +2,7 @@
 //! blocking reads.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,15 +18,21 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::job::validate_name;
-use super::{Handler, Job, JobError, Queue, StreamEntries, Subscription, backoff_delay, scripts};
+use super::{
+    Classify as _, Handler, Job, JobError, Queue, StreamEntries, Subscription, backoff_delay,
+    scripts,
+};
 
 /// Most due retries moved per group and topic on one tick; the rest move on the next.
 const PROMOTE_BATCH: u32 = 100;
-/// Time beyond `handler_timeout` that shutdown waits for in-flight jobs to settle in Redis.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Time beyond `handler_timeout` that shutdown waits for in-flight jobs to settle in Redis (one
+/// script call each). The process's `SHUTDOWN_TIMEOUT` must cover `handler_timeout` plus this,
+/// or a job cut off mid-way is redelivered and its effect (an e-mail) happens twice.
+pub const SHUTDOWN_SETTLE_MARGIN: Duration = Duration::from_secs(1);
 /// Slack on top of the XREADGROUP block time before the client gives up on the reply.
 const READ_TIMEOUT_SLACK: Duration = Duration::from_secs(5);
-/// Bounds of the pause between attempts while Redis is unreachable.
+/// Bounds of the pause between attempts while Redis is unreachable (reading, or recording a
+/// job's outcome).
 const MIN_OUTAGE_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_OUTAGE_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -45,8 +52,8 @@ impl Queue {
     ///
     /// `consumer_name` identifies this worker inside each group (e.g. host name and pid); it
     /// must be unique among live workers. Redis outages are logged once and waited out. On
-    /// cancellation no new job is read, in-flight handlers finish (bounded by
-    /// `handler_timeout`), and the call returns. It fails only for invalid subscriptions, and
+    /// cancellation no new job is read, in-flight handlers finish and settle (bounded by
+    /// `handler_timeout` + [`SHUTDOWN_SETTLE_MARGIN`]), and the call returns. It fails only for invalid subscriptions, and
     /// returns at once when there are none.
     pub async fn consume(
         &self,
@@ -99,6 +106,8 @@ impl Queue {
 struct Route {
     topic: String,
     handler: Handler,
+    /// Transient failures never dead-letter ([`Subscription::retry_forever`]).
+    retry_forever: bool,
     /// Retry streams belong to one group, so their entries are deleted once settled.
     retry: bool,
 }
@@ -110,6 +119,17 @@ struct GroupCtx {
     consumer: String,
     /// Keyed by stream key.
     routes: HashMap<String, Route>,
+    /// (stream key, entry id) of the jobs this worker is running or settling.
+    in_flight: std::sync::Mutex<HashSet<(String, String)>>,
+}
+
+impl GroupCtx {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        // The set stays consistent even if a holder panicked: every operation is one call.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The read loop of one consumer group over all its topic and retry streams.
@@ -142,6 +162,7 @@ impl GroupWorker {
                 Route {
                     topic: sub.topic.clone(),
                     handler: sub.handler.clone(),
+                    retry_forever: sub.retry_forever,
                     retry: false,
                 },
             );
@@ -150,6 +171,7 @@ impl GroupWorker {
                 Route {
                     topic: sub.topic.clone(),
                     handler: sub.handler,
+                    retry_forever: sub.retry_forever,
                     retry: true,
                 },
             );
@@ -163,6 +185,7 @@ impl GroupWorker {
                 group,
                 consumer,
                 routes,
+                in_flight: std::sync::Mutex::default(),
             }),
             topics,
             keys: topic_keys,
@@ -372,8 +395,15 @@ impl GroupWorker {
         permit: OwnedSemaphorePermit,
     ) {
         let ctx = self.ctx.clone();
+        let entry = (key.clone(), entry_id.clone());
+        if !ctx.in_flight().insert(entry.clone()) {
+            // Reclaimed from ourselves: this worker still runs it, or is recording its outcome
+            // while Redis is unreachable. Running it a second time would repeat its effects.
+            return;
+        }
         self.tasks.spawn(async move {
             ctx.process(&key, entry_id, fields, reclaimed).await;
+            ctx.in_flight().remove(&entry);
             drop(permit);
         });
     }
@@ -387,7 +417,7 @@ impl GroupWorker {
     }
 
     async fn drain(&mut self) {
-        let limit = self.ctx.queue.settings().handler_timeout + SHUTDOWN_GRACE;
+        let limit = self.ctx.queue.settings().handler_timeout + SHUTDOWN_SETTLE_MARGIN;
         let tasks = &mut self.tasks;
         let drained =
             tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await;
@@ -405,6 +435,7 @@ impl GroupWorker {
 enum Outcome {
     Done,
     Retrying { delay: Duration, error: String },
+    Deferred { delay: Duration, error: String },
     Dead { error: String, permanent: bool },
 }
 
@@ -479,19 +510,31 @@ impl GroupCtx {
         let settings = self.queue.settings();
         let max_attempts = settings.max_attempts.max(1);
         let started = Instant::now();
-        let outcome = if job.attempt > max_attempts {
+        if job.attempt > max_attempts && route.retry_forever {
+            // Its workers kept stopping without an outcome, but this topic must never be given
+            // up: run it again, loudly.
+            tracing::error!(
+                max_attempts,
+                "job redelivered more than max_attempts times without an outcome; it is never \
+                 dead-lettered, so it runs again"
+            );
+        }
+        let outcome = if job.attempt > max_attempts && !route.retry_forever {
             let error = format!(
                 "no outcome after {} deliveries: the workers handling it stopped",
                 job.attempt - 1
             );
-            self.settle_failure(
-                key,
-                route,
-                entry_id,
-                &job,
-                JobError::Permanent(anyhow!(error)),
-                job.attempt - 1,
-            )
+            self.settle_until_recorded(route, || {
+                self.settle_failure(
+                    key,
+                    route,
+                    entry_id,
+                    &job,
+                    FailureKind::Permanent,
+                    &error,
+                    job.attempt - 1,
+                )
+            })
             .await
         } else {
             let handler = route.handler.clone();
@@ -509,16 +552,23 @@ impl GroupCtx {
                     settings.handler_timeout.as_millis()
                 ))),
             };
-            match result {
-                Ok(()) => self
-                    .ack(key, route, entry_id)
-                    .await
-                    .map(|settled| settled.then_some(Outcome::Done)),
-                Err(err) => {
-                    self.settle_failure(key, route, entry_id, &job, err, job.attempt)
+            let failure = result.err().map(|err| (format!("{err:#}"), kind(&err)));
+            // The handler's work is done (or failed); what is left is recording it. Redis can
+            // be down right now: keep trying rather than leave the entry to be reclaimed, which
+            // would run a job that succeeded again and count the lost outcome as an attempt.
+            self.settle_until_recorded(route, || async {
+                match &failure {
+                    None => self
+                        .ack(key, route, entry_id)
                         .await
+                        .map(|settled| settled.then_some(Outcome::Done)),
+                    Some((error, kind)) => {
+                        self.settle_failure(key, route, entry_id, &job, *kind, error, job.attempt)
+                            .await
+                    }
                 }
-            }
+            })
+            .await
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         let labels = [route.topic.as_str(), self.group.as_str()];
@@ -531,14 +581,33 @@ impl GroupCtx {
                 }
             }
             Ok(Some(Outcome::Retrying { delay, error })) => {
+                let retry_in_ms = delay.as_millis() as u64;
+                if job.attempt >= max_attempts {
+                    // Only subscriptions that retry forever get here.
+                    tracing::error!(
+                        duration_ms,
+                        retry_in_ms,
+                        max_attempts,
+                        error = %error,
+                        "job failed beyond max_attempts; it is never dead-lettered, will retry"
+                    );
+                } else {
+                    tracing::warn!(duration_ms, retry_in_ms, error = %error, "job failed; will retry");
+                }
+                if let Some(m) = metrics {
+                    m.retried.with_label_values(&labels).inc();
+                }
+            }
+            Ok(Some(Outcome::Deferred { delay, error })) => {
                 tracing::warn!(
                     duration_ms,
                     retry_in_ms = delay.as_millis() as u64,
+                    job.deferrals = job.deferrals.saturating_add(1),
                     error = %error,
-                    "job failed; will retry"
+                    "dependency unavailable; deferred"
                 );
                 if let Some(m) = metrics {
-                    m.retried.with_label_values(&labels).inc();
+                    m.deferred.with_label_values(&labels).inc();
                 }
             }
             Ok(Some(Outcome::Dead { error, permanent })) => {
@@ -558,30 +627,108 @@ impl GroupCtx {
         }
     }
 
+    /// Runs `settle` (one script call recording the outcome) until Redis answers. Bounded only
+    /// by shutdown's drain, which aborts the task: the entry then stays pending and is
+    /// redelivered after the visibility timeout, as it would be had the worker died.
+    async fn settle_until_recorded<F, Fut>(
+        &self,
+        route: &Route,
+        settle: F,
+    ) -> anyhow::Result<Option<Outcome>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<Outcome>>>,
+    {
+        let mut pause = MIN_OUTAGE_BACKOFF;
+        let mut failures = 0u32;
+        loop {
+            match settle().await {
+                Ok(outcome) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "recorded the job's outcome once Redis answered");
+                    }
+                    return Ok(outcome);
+                }
+                // Redis unreachable: wait for it. Any other Redis error (a group lost with a
+                // restart, re-created by the read loop) gets a few more tries; anything else (the
+                // job could not be encoded) will not change.
+                Err(err) if err.is_unavailable() || (is_redis_error(&err) && failures < 3) => {
+                    if failures == 0 {
+                        tracing::warn!(
+                            error = %format!("{err:#}"),
+                            "could not record the job's outcome; retrying until Redis answers"
+                        );
+                    }
+                    failures = failures.saturating_add(1);
+                    if let Some(m) = &self.queue.metrics {
+                        m.unrecorded
+                            .with_label_values(&[route.topic.as_str(), self.group.as_str()])
+                            .inc();
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_OUTAGE_BACKOFF);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
     /// `Ok(None)` when the entry was no longer ours to settle.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site; all are the job's coordinates"
+    )]
     async fn settle_failure(
         &self,
         key: &str,
         route: &Route,
         entry_id: &str,
         job: &Job,
-        err: JobError,
+        kind: FailureKind,
+        error: &str,
         attempts: u32,
     ) -> anyhow::Result<Option<Outcome>> {
         let settings = self.queue.settings();
-        match err {
-            JobError::Retry(err) if job.attempt < settings.max_attempts => {
-                let delay = backoff_delay(
-                    job.attempt,
+        // Past the deferral budget, an unavailable dependency spends attempts like any failure.
+        let kind = match kind {
+            FailureKind::Unavailable if job.deferrals >= settings.max_deferrals => {
+                FailureKind::Retry
+            }
+            kind => kind,
+        };
+        let retry = match kind {
+            FailureKind::Unavailable => Some((
+                Job {
+                    deferrals: job.deferrals.saturating_add(1),
+                    ..job.clone()
+                },
+                backoff_delay(
+                    job.deferrals.saturating_add(1),
                     settings.base_backoff,
-                    settings.max_backoff,
+                    settings.max_outage_backoff,
                     settings.jitter,
                     rand::random(),
-                );
-                let next = Job {
-                    attempt: job.attempt + 1,
-                    ..job.clone()
-                };
+                ),
+            )),
+            FailureKind::Retry if job.attempt < settings.max_attempts || route.retry_forever => {
+                Some((
+                    Job {
+                        attempt: job.attempt.saturating_add(1),
+                        ..job.clone()
+                    },
+                    backoff_delay(
+                        job.attempt,
+                        settings.base_backoff,
+                        settings.max_backoff,
+                        settings.jitter,
+                        rand::random(),
+                    ),
+                ))
+            }
+            FailureKind::Retry | FailureKind::Permanent => None,
+        };
+        match retry {
+            Some((next, delay)) => {
                 let settled: i64 = self
                     .queue
                     .client()
@@ -601,25 +748,28 @@ impl GroupCtx {
                     )
                     .await
                     .context("scheduling a retry")?;
-                Ok((settled == 1).then(|| Outcome::Retrying {
-                    delay,
-                    error: format!("{err:#}"),
-                }))
+                let error = error.to_owned();
+                let outcome = match kind {
+                    FailureKind::Unavailable => Outcome::Deferred { delay, error },
+                    _ => Outcome::Retrying { delay, error },
+                };
+                Ok((settled == 1).then_some(outcome))
             }
-            err => {
-                let permanent = matches!(err, JobError::Permanent(_));
-                let error = err.to_string();
+            None => {
                 let settled = self
                     .dead_letter(
                         key,
                         route,
                         entry_id,
                         &serde_json::to_string(job)?,
-                        &error,
+                        error,
                         attempts,
                     )
                     .await?;
-                Ok(settled.then_some(Outcome::Dead { error, permanent }))
+                Ok(settled.then(|| Outcome::Dead {
+                    error: error.to_owned(),
+                    permanent: kind == FailureKind::Permanent,
+                }))
             }
         }
     }
@@ -689,6 +839,28 @@ impl GroupCtx {
         };
         Ok(count.map_or(1, |c| u32::try_from(c).unwrap_or(u32::MAX)))
     }
+}
+
+/// What a failure does to the job, without the error (recorded as text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureKind {
+    Retry,
+    Unavailable,
+    Permanent,
+}
+
+fn kind(err: &JobError) -> FailureKind {
+    match err {
+        JobError::Retry(_) => FailureKind::Retry,
+        JobError::Unavailable(_) => FailureKind::Unavailable,
+        JobError::Permanent(_) => FailureKind::Permanent,
+    }
+}
+
+/// Whether a settle failed in Redis (any fred error in the chain), as opposed to before the call.
+fn is_redis_error(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| cause.downcast_ref::<fred::error::Error>().is_some())
 }
 
 fn delete_flag(route: &Route) -> String {

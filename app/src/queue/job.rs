@@ -22,8 +22,14 @@ pub struct Job {
     pub name: String,
     /// The event payload. It can hold personal data, so it is never logged.
     pub data: serde_json::Value,
-    /// Which delivery attempt this is, starting at 1.
+    /// Which delivery attempt this is, starting at 1. Deferrals (a dependency was unavailable)
+    /// do not count as attempts.
     pub attempt: u32,
+    /// How many times the job was put back because a dependency was unavailable
+    /// ([`JobError::Unavailable`]); drives the outage backoff. Absent in entries written before
+    /// it existed, which read as 0.
+    #[serde(default)]
+    pub deferrals: u32,
     /// The id of the request that caused the job, for log correlation.
     pub request_id: Option<String>,
     /// When the job was first created.
@@ -38,6 +44,7 @@ impl Job {
             name: name.into(),
             data,
             attempt: 1,
+            deferrals: 0,
             request_id: None,
             created_at: Utc::now(),
         }
@@ -58,6 +65,7 @@ impl fmt::Debug for Job {
             .field("name", &self.name)
             .field("data", &"<redacted>")
             .field("attempt", &self.attempt)
+            .field("deferrals", &self.deferrals)
             .field("request_id", &self.request_id)
             .field("created_at", &self.created_at)
             .finish()
@@ -67,9 +75,16 @@ impl fmt::Debug for Job {
 /// Why a handler failed, which decides what happens to the job.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// A transient failure: the job is retried with backoff until `max_attempts`.
+    /// A real failure that may not happen again: the job is retried with backoff, and each retry
+    /// counts as an attempt, until `max_attempts` (then dead-lettered, unless the subscription
+    /// [retries forever](Subscription::retry_forever)).
     #[error("{0:#}")]
     Retry(anyhow::Error),
+    /// Something the job needs is unavailable right now (connection refused, a 503, a call or a
+    /// connection pool that timed out): the job is deferred with the outage backoff and the
+    /// attempt is not counted, so an outage of any length does not dead-letter it.
+    #[error("{0:#}")]
+    Unavailable(anyhow::Error),
     /// The job can never succeed (bad payload, unknown entity): it goes straight to dead-letter.
     #[error("{0:#}")]
     Permanent(anyhow::Error),
@@ -81,16 +96,106 @@ impl JobError {
         Self::Retry(err.into())
     }
 
+    /// A dependency-unavailable failure from any error.
+    pub fn unavailable(err: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable(err.into())
+    }
+
     /// A permanent failure from any error.
     pub fn permanent(err: impl Into<anyhow::Error>) -> Self {
         Self::Permanent(err.into())
     }
+
+    /// A transient failure: [`JobError::Unavailable`] when `err` says a dependency is
+    /// unavailable ([`Classify`]), else [`JobError::Retry`].
+    pub fn transient<E>(err: E) -> Self
+    where
+        E: Classify + std::error::Error + Send + Sync + 'static,
+    {
+        if err.is_unavailable() {
+            Self::Unavailable(err.into())
+        } else {
+            Self::Retry(err.into())
+        }
+    }
 }
 
-/// Failures are transient unless a handler says otherwise, so `?` on an `anyhow` error retries.
+/// Failures are transient unless a handler says otherwise, so `?` on an `anyhow` error retries;
+/// when its chain holds an error that [`Classify`]s as unavailable (a [`ClientError`],
+/// [`DbError`] or Redis error), it defers instead.
+///
+/// [`ClientError`]: crate::client::ClientError
+/// [`DbError`]: crate::db::DbError
 impl From<anyhow::Error> for JobError {
     fn from(err: anyhow::Error) -> Self {
-        Self::Retry(err)
+        if err.is_unavailable() {
+            Self::Unavailable(err)
+        } else {
+            Self::Retry(err)
+        }
+    }
+}
+
+/// Tells an outage from a failure, for the queue: an error that says a dependency is unavailable
+/// defers the job without spending an attempt ([`JobError::Unavailable`]); any other transient
+/// error retries it ([`JobError::Retry`]).
+///
+/// Domains implement it for their error types, usually by asking the platform error they wrap
+/// (a domain error holding `DbError::Unavailable` is unavailable). [`Subscription::typed`] uses
+/// it to convert a handler's error.
+pub trait Classify {
+    /// Whether the failure is a dependency being unavailable rather than a failure of the job.
+    fn is_unavailable(&self) -> bool;
+}
+
+impl Classify for crate::client::ClientError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, crate::client::ClientError::Unavailable { .. })
+    }
+}
+
+impl Classify for crate::db::DbError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, crate::db::DbError::Unavailable(_))
+    }
+}
+
+impl Classify for crate::error::ApiError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, crate::error::ApiError::Unavailable { .. })
+    }
+}
+
+/// A Redis call that could not reach the server or got no answer in time.
+impl Classify for fred::error::Error {
+    fn is_unavailable(&self) -> bool {
+        use fred::error::ErrorKind;
+        matches!(
+            self.kind(),
+            ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Backpressure
+        )
+    }
+}
+
+/// Unavailable when any error in the chain is one of the platform's unavailable errors.
+impl Classify for anyhow::Error {
+    fn is_unavailable(&self) -> bool {
+        self.chain().any(|cause| {
+            cause
+                .downcast_ref::<crate::client::ClientError>()
+                .is_some_and(Classify::is_unavailable)
+                || cause
+                    .downcast_ref::<crate::db::DbError>()
+                    .is_some_and(Classify::is_unavailable)
+                || cause
+                    .downcast_ref::<crate::error::ApiError>()
+                    .is_some_and(Classify::is_unavailable)
+                || cause
+                    .downcast_ref::<fred::error::Error>()
+                    .is_some_and(Classify::is_unavailable)
+                // A pool that could not hand out a connection in time (or connect at all).
+                || cause.downcast_ref::<crate::db::RunError>().is_some()
+        })
     }
 }
 
@@ -111,6 +216,8 @@ pub struct Subscription {
     pub group: String,
     /// What runs for each job.
     pub handler: Handler,
+    /// Never dead-letter a transient failure ([`Subscription::retry_forever`]).
+    pub retry_forever: bool,
 }
 
 impl Subscription {
@@ -125,7 +232,48 @@ impl Subscription {
             topic: topic.into(),
             group: group.into(),
             handler,
+            retry_forever: false,
         }
+    }
+
+    /// Subscribes `group` to `topic` with a handler of the decoded event `E`, the way every
+    /// domain consumes events:
+    ///
+    /// - a payload that does not decode as `E` can never succeed: [`JobError::Permanent`], the
+    ///   job is dead-lettered at once (and kept there for an operator);
+    /// - the handler's error is transient and [`Classify`]d: a dependency that is unavailable
+    ///   defers the job ([`JobError::Unavailable`]), anything else retries it
+    ///   ([`JobError::Retry`]).
+    pub fn typed<E, Err, F, Fut>(topic: &'static str, group: impl Into<String>, handler: F) -> Self
+    where
+        E: serde::de::DeserializeOwned + Send + 'static,
+        Err: Classify + std::error::Error + Send + Sync + 'static,
+        F: Fn(Job, E) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Err>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        Self::new(topic, group, move |job: Job| {
+            let decoded = serde_json::from_value::<E>(job.data.clone());
+            let handler = handler.clone();
+            async move {
+                let event = decoded.map_err(|e| {
+                    JobError::Permanent(anyhow::anyhow!("malformed {topic} payload: {e}"))
+                })?;
+                handler(job, event).await.map_err(JobError::transient)
+            }
+        })
+    }
+
+    /// Makes transient failures never dead-letter: once `max_attempts` is spent, a
+    /// [`JobError::Retry`] keeps retrying with the capped backoff (each retry still counted and
+    /// logged), and a job whose workers kept dying is run again instead of being given up.
+    /// Only a [`JobError::Permanent`] (a payload that cannot be decoded) is dead-lettered.
+    ///
+    /// For events whose loss is a security bug, such as `user.deleted`: a deleted user whose
+    /// sessions survive because the event died could still log in.
+    pub fn retry_forever(mut self) -> Self {
+        self.retry_forever = true;
+        self
     }
 }
 
@@ -134,6 +282,7 @@ impl fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("topic", &self.topic)
             .field("group", &self.group)
+            .field("retry_forever", &self.retry_forever)
             .finish_non_exhaustive()
     }
 }
@@ -166,12 +315,51 @@ mod tests {
     fn job_serializes_in_camel_case_and_round_trips() -> anyhow::Result<()> {
         let job = Job::new("user.registered", serde_json::json!({"x": 1})).with_request_id("r-1");
         let json = serde_json::to_value(&job)?;
-        for field in ["id", "name", "data", "attempt", "requestId", "createdAt"] {
+        for field in [
+            "id",
+            "name",
+            "data",
+            "attempt",
+            "deferrals",
+            "requestId",
+            "createdAt",
+        ] {
             assert!(json.get(field).is_some(), "missing {field}");
         }
         let back: Job = serde_json::from_value(json)?;
         assert_eq!(back, job);
         Ok(())
+    }
+
+    #[test]
+    fn an_entry_written_before_deferrals_existed_reads_as_never_deferred() -> anyhow::Result<()> {
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": Uuid::now_v7(),
+            "name": "task.created",
+            "data": {},
+            "attempt": 2,
+            "requestId": null,
+            "createdAt": "2026-01-01T00:00:00Z",
+        }))?;
+        assert_eq!((job.attempt, job.deferrals), (2, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn unavailable_errors_anywhere_in_the_chain_defer_the_rest_retry() {
+        let db = anyhow::Error::new(crate::db::DbError::Unavailable("pool timed out".to_owned()))
+            .context("marking the notification read");
+        assert!(matches!(JobError::from(db), JobError::Unavailable(_)));
+        let other = anyhow::anyhow!("constraint violated");
+        assert!(matches!(JobError::from(other), JobError::Retry(_)));
+        assert!(matches!(
+            JobError::transient(crate::db::DbError::NotFound),
+            JobError::Retry(_)
+        ));
+        assert!(matches!(
+            JobError::transient(crate::db::DbError::Unavailable("closed".to_owned())),
+            JobError::Unavailable(_)
+        ));
     }
 
     #[test]

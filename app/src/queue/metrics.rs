@@ -11,8 +11,12 @@ pub struct QueueMetrics {
     pub processed: IntCounterVec,
     /// Failed attempts that were scheduled for a retry.
     pub retried: IntCounterVec,
+    /// Jobs put back because a dependency was unavailable (no attempt spent).
+    pub deferred: IntCounterVec,
     /// Jobs moved to the dead-letter stream.
     pub dead_lettered: IntCounterVec,
+    /// Failed tries to record a job's outcome in Redis (each is tried again until Redis answers).
+    pub unrecorded: IntCounterVec,
     /// Delivered but unacknowledged jobs (from [`QueueStats::pending`]).
     pub pending: IntGaugeVec,
     /// Jobs not yet delivered to the group (from [`QueueStats::lag`]).
@@ -44,7 +48,15 @@ impl QueueMetrics {
                 "tessera_queue_jobs_retried_total",
                 "Failed attempts retried.",
             )?,
+            deferred: counter(
+                "tessera_queue_jobs_deferred_total",
+                "Jobs deferred because a dependency was unavailable.",
+            )?,
             dead_lettered: counter("tessera_queue_jobs_dead_total", "Jobs dead-lettered.")?,
+            unrecorded: counter(
+                "tessera_queue_outcome_record_failures_total",
+                "Failed tries to record a job's outcome in Redis.",
+            )?,
             pending: gauge("tessera_queue_pending", "Delivered, unacknowledged jobs.")?,
             lag: gauge("tessera_queue_lag", "Jobs not yet delivered to the group.")?,
             delayed: gauge(

@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `P:stream:T` | stream | every published job of topic `T`; one consumer group per subscribing domain |
 //! | `P:retry:T:G` | stream | retries of `T` that are due, read by group `G` only |
-//! | `P:delayed:T:G` | sorted set | retries of `T` for `G` waiting for their due time (score: ms) |
+//! | `P:delayed:T:G` | sorted set | retries and deferrals of `T` for `G` waiting for their due time (score: ms) |
 //! | `P:dead:T:G` | stream | jobs `G` gave up on, with the error and the attempt count |
 //! | `P:subscriptions` | set | `T:G` for every subscription that ever consumed, for operators |
 //!
@@ -30,7 +30,8 @@ use crate::redis::RedisSettings;
 
 pub use admin::{DeadJob, QueueStats, ReplaySelector};
 pub use backoff::{Jitter, backoff_delay};
-pub use job::{Handler, HandlerFuture, InvalidName, Job, JobError, Subscription};
+pub use consumer::SHUTDOWN_SETTLE_MARGIN;
+pub use job::{Classify, Handler, HandlerFuture, InvalidName, Job, JobError, Subscription};
 pub use metrics::QueueMetrics;
 
 /// Stream entries as fred returns them: (entry id, field -> value).
@@ -45,12 +46,20 @@ pub fn validate_topic(name: &str) -> Result<(), InvalidName> {
 /// Tuning of retries, reclaiming and consumption.
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
-    /// Attempts before a job is dead-lettered (the first delivery counts).
+    /// Attempts before a job is dead-lettered (the first delivery counts). Deferrals
+    /// ([`JobError::Unavailable`]) are not attempts.
     pub max_attempts: u32,
-    /// Backoff ceiling after the first failure; it doubles per attempt.
+    /// Backoff ceiling after the first failure (or deferral); it doubles per attempt (deferral).
     pub base_backoff: Duration,
     /// The most a retry is delayed.
     pub max_backoff: Duration,
+    /// The most a deferral is delayed: shorter than `max_backoff`, so a dependency coming back
+    /// is noticed quickly.
+    pub max_outage_backoff: Duration,
+    /// Deferrals after which a job that still finds a dependency unavailable starts spending
+    /// attempts (so a job that can never be served does not cycle for ever). At the outage cap
+    /// this is days, far beyond any outage worth waiting out.
+    pub max_deferrals: u32,
     /// How retry delays are randomised.
     pub jitter: Jitter,
     /// How long a delivered job may stay unacknowledged before another worker reclaims it.
@@ -60,7 +69,8 @@ pub struct QueueSettings {
     pub block: Duration,
     /// The most handlers running at once per consumer group.
     pub concurrency: usize,
-    /// A handler running longer than this fails with a retryable timeout.
+    /// A handler running longer than this fails with a retryable timeout. Shutdown waits this
+    /// long plus [`SHUTDOWN_SETTLE_MARGIN`] for running jobs, so `SHUTDOWN_TIMEOUT` must cover it.
     pub handler_timeout: Duration,
     /// Soft cap on each topic stream: beyond it, entries every consumer group has read and
     /// acknowledged are trimmed. Entries a group still needs are never trimmed, so a lagging
@@ -75,11 +85,14 @@ impl Default for QueueSettings {
             max_attempts: 5,
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
+            max_outage_backoff: Duration::from_secs(30),
+            // At least 10 000 x 15 s (equal jitter under the 30 s cap): about 41 hours.
+            max_deferrals: 10_000,
             jitter: Jitter::Equal,
             visibility_timeout: Duration::from_secs(60),
             block: Duration::from_secs(1),
             concurrency: 8,
-            handler_timeout: Duration::from_secs(30),
+            handler_timeout: Duration::from_secs(20),
             stream_max_len: 100_000,
         }
     }

@@ -261,7 +261,7 @@ async fn a_user_token_is_refused_and_a_401_is_a_permanent_rejection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_503_is_unavailable_and_retried() {
+async fn a_503_is_unavailable_and_defers_the_job() {
     let tokens = tokens();
     let server = TestServer::start(tokens.clone()).await;
     let client = client(&server.base, &tokens, Duration::from_secs(5));
@@ -282,7 +282,7 @@ async fn a_503_is_unavailable_and_retried() {
     );
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
     assert!(err.is_retryable());
-    assert!(matches!(JobError::from(err), JobError::Retry(_)));
+    assert!(matches!(JobError::from(err), JobError::Unavailable(_)));
     server.stop().await;
 }
 
@@ -320,7 +320,7 @@ async fn a_400_problem_is_rejected_with_the_problem_and_not_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_429_is_retryable_with_its_retry_after() {
+async fn a_429_is_retryable_with_its_retry_after_and_defers_the_job() {
     let tokens = tokens();
     let server = TestServer::start(tokens.clone()).await;
     let client = client(&server.base, &tokens, Duration::from_secs(5));
@@ -332,7 +332,7 @@ async fn a_429_is_retryable_with_its_retry_after() {
     assert_eq!(err.status(), Some(429));
     assert!(matches!(err, ClientError::Unavailable { .. }), "{err:?}");
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
-    assert!(matches!(JobError::from(err), JobError::Retry(_)));
+    assert!(matches!(JobError::from(err), JobError::Unavailable(_)));
     server.stop().await;
 }
 
@@ -385,7 +385,7 @@ async fn a_server_that_never_answers_is_unavailable_after_the_timeout() {
         "{err:?}"
     );
     assert!(err.is_retryable());
-    assert!(matches!(JobError::from(err), JobError::Retry(_)));
+    assert!(matches!(JobError::from(err), JobError::Unavailable(_)));
     server.stop().await;
 }
 

@@ -9,6 +9,7 @@ use anyhow::{Context as _, anyhow, ensure};
 use fred::prelude::StreamsInterface;
 use fred::types::streams::XReadResponse;
 use serde_json::json;
+use tessera_app::client::ClientError;
 use tessera_app::queue::{
     HandlerFuture, Job, JobError, Queue, QueueMetrics, QueueSettings, QueueStats, ReplaySelector,
     Subscription,
@@ -628,4 +629,405 @@ async fn a_lagging_group_loses_nothing_when_the_stream_passes_its_cap() -> anyho
     assert!(kept < JOBS as u64, "read entries are trimmed (kept {kept})");
     fast.stop().await?;
     Ok(())
+}
+
+/// What the notification service's client answers while the service is down.
+fn service_down() -> ClientError {
+    ClientError::Unavailable {
+        service: "notification",
+        status: None,
+        retry_after: None,
+        reason: "connection failed".to_owned(),
+        source: None,
+    }
+}
+
+fn queue_with_metrics(
+    redis: &TestRedis,
+    settings: QueueSettings,
+) -> anyhow::Result<(Queue, QueueMetrics)> {
+    let registry = prometheus::Registry::new();
+    let metrics = QueueMetrics::new(&registry)?;
+    let queue = Queue::new(
+        redis.client.clone(),
+        redis.settings.clone(),
+        settings,
+        Some(metrics.clone()),
+    );
+    Ok((queue, metrics))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_every_attempt_defers_the_job_which_then_completes_once()
+-> anyhow::Result<()> {
+    // Regression: an unavailable dependency spent attempts like any failure, so an outage of a
+    // few seconds dead-lettered every job that needed it.
+    let redis = TestRedis::new().await?;
+    let (queue, metrics) = queue_with_metrics(&redis, fast_settings())?; // max_attempts = 3
+    const OUTAGE: usize = 7;
+    let calls = Calls::default();
+    let handler = {
+        let calls = calls.clone();
+        let down_for = Arc::new(AtomicUsize::new(OUTAGE));
+        move |job: Job| {
+            calls.push(&job);
+            let down = down_for
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            async move {
+                if down {
+                    // What `?` on the client's error gives a handler.
+                    Err(JobError::from(service_down()))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    };
+    let job = Job::new("task.created", json!({"taskId": 3}));
+    queue.publish(&job).await?;
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new("task.created", "worker", handler)],
+        "w1",
+    );
+    eventually("the job to get through", WAIT, || async {
+        Ok(calls.len() > OUTAGE || !queue.list_dead().await?.is_empty())
+    })
+    .await?;
+    wait_settled(&queue, "task.created", "worker").await?;
+    consumer.stop().await?;
+
+    assert!(queue.list_dead().await?.is_empty(), "nothing dead-lettered");
+    assert_eq!(calls.len(), OUTAGE + 1, "done once, after the outage");
+    assert!(
+        calls.all().iter().all(|j| j.attempt == 1 && j.id == job.id),
+        "the outage spent no attempt: {:?}",
+        calls.attempts()
+    );
+    let deferrals: Vec<u32> = calls.all().iter().map(|j| j.deferrals).collect();
+    assert_eq!(deferrals, (0..=OUTAGE as u32).collect::<Vec<_>>());
+    let labels = ["task.created", "worker"];
+    assert_eq!(metrics.processed.with_label_values(&labels).get(), 1);
+    assert_eq!(
+        metrics.deferred.with_label_values(&labels).get(),
+        OUTAGE as u64
+    );
+    assert_eq!(metrics.retried.with_label_values(&labels).get(), 0);
+    assert_eq!(metrics.dead_lettered.with_label_values(&labels).get(), 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deferral_budget_spends_attempts_and_is_dead_lettered() -> anyhow::Result<()>
+{
+    let redis = TestRedis::new().await?;
+    let queue = redis.queue(QueueSettings {
+        max_deferrals: 2,
+        ..fast_settings() // max_attempts = 3
+    });
+    let calls = Calls::default();
+    let handler = {
+        let calls = calls.clone();
+        move |job: Job| {
+            calls.push(&job);
+            async { Err(JobError::from(service_down())) }
+        }
+    };
+    let job = Job::new("email.send", json!({}));
+    queue.publish(&job).await?;
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new("email.send", "worker", handler)],
+        "w1",
+    );
+    eventually("a dead letter", WAIT, || async {
+        Ok(!queue.list_dead().await?.is_empty())
+    })
+    .await?;
+    wait_settled(&queue, "email.send", "worker").await?;
+    consumer.stop().await?;
+
+    let seen: Vec<(u32, u32)> = calls
+        .all()
+        .iter()
+        .map(|j| (j.attempt, j.deferrals))
+        .collect();
+    assert_eq!(seen, vec![(1, 0), (1, 1), (1, 2), (2, 2), (3, 2)]);
+    let dead = queue.list_dead().await?;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    assert!(dead[0].error.contains("unavailable"), "{}", dead[0].error);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_forever_subscription_keeps_retrying_past_max_attempts_until_it_applies()
+-> anyhow::Result<()> {
+    // Regression: `user.deleted` was dead-lettered after max_attempts real failures, leaving the
+    // deleted user able to log in.
+    let redis = TestRedis::new().await?;
+    let (queue, metrics) = queue_with_metrics(&redis, fast_settings())?; // max_attempts = 3
+    const FAILURES: usize = 6;
+    let (calls, applied) = (Calls::default(), Calls::default());
+    let failures_left = Arc::new(AtomicUsize::new(FAILURES));
+    let sub = {
+        let (calls, applied) = (calls.clone(), applied.clone());
+        Subscription::typed(
+            "user.deleted",
+            "auth",
+            move |job: Job, event: serde_json::Map<String, serde_json::Value>| {
+                calls.push(&job);
+                let fail = failures_left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                let applied = applied.clone();
+                async move {
+                    if fail {
+                        // A real failure, not an outage: it spends attempts.
+                        return Err(tessera_app::db::DbError::NotFound);
+                    }
+                    assert!(event.contains_key("userId"));
+                    applied.push(&job);
+                    Ok(())
+                }
+            },
+        )
+        .retry_forever()
+    };
+    let job = Job::new("user.deleted", json!({"userId": "u-9"}));
+    let malformed = Job::new("user.deleted", json!(["not", "an", "event"]));
+    queue.publish(&job).await?;
+    queue.publish(&malformed).await?;
+    let consumer = Running::start(&queue, vec![sub], "w1");
+    eventually("the deletion to apply", WAIT, || async {
+        Ok(applied.len() == 1
+            || queue
+                .list_dead()
+                .await?
+                .iter()
+                .any(|d| d.job.as_ref().is_some_and(|j| j.id == job.id)))
+    })
+    .await?;
+    wait_settled(&queue, "user.deleted", "auth").await?;
+    consumer.stop().await?;
+
+    assert_eq!(applied.len(), 1, "applied once");
+    let attempts: Vec<u32> = calls
+        .all()
+        .iter()
+        .filter(|j| j.id == job.id)
+        .map(|j| j.attempt)
+        .collect();
+    assert_eq!(attempts, (1..=FAILURES as u32 + 1).collect::<Vec<_>>());
+    // Only the payload that can never be decoded is dead-lettered, and kept.
+    let dead = queue.list_dead().await?;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].job.as_ref().map(|j| j.id), Some(malformed.id));
+    assert!(dead[0].error.contains("malformed user.deleted payload"));
+    let labels = ["user.deleted", "auth"];
+    assert_eq!(
+        metrics.retried.with_label_values(&labels).get(),
+        FAILURES as u64
+    );
+    assert_eq!(metrics.dead_lettered.with_label_values(&labels).get(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_running_at_shutdown_completes_once_and_is_not_redelivered() -> anyhow::Result<()> {
+    // The consumer's drain covers a handler that takes a while; a second consumer started after
+    // the stop finds nothing to redo.
+    let redis = TestRedis::new().await?;
+    let settings = QueueSettings {
+        handler_timeout: Duration::from_secs(3),
+        visibility_timeout: Duration::from_millis(500),
+        ..fast_settings()
+    };
+    let queue = redis.queue(settings);
+    let (started, done) = (Calls::default(), Calls::default());
+    let slow = {
+        let (started, done) = (started.clone(), done.clone());
+        move |job: Job| {
+            started.push(&job);
+            let done = done.clone();
+            async move {
+                // Sending an e-mail to a slow mail server.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                done.push(&job);
+                Ok(())
+            }
+        }
+    };
+    queue.publish(&Job::new("email.send", json!({}))).await?;
+    let first = Running::start(
+        &queue,
+        vec![Subscription::new("email.send", "worker", slow.clone())],
+        "w1",
+    );
+    eventually("the job to start", WAIT, || async {
+        Ok(started.len() == 1)
+    })
+    .await?;
+    first.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), first.handle)
+        .await
+        .context("consumer did not stop")???;
+    assert_eq!(
+        done.len(),
+        1,
+        "the running job finished before the stop returned"
+    );
+
+    let second = Running::start(
+        &queue,
+        vec![Subscription::new("email.send", "worker", slow)],
+        "w2",
+    );
+    wait_settled(&queue, "email.send", "worker").await?;
+    second.stop().await?;
+    assert_eq!(started.len(), 1, "not redelivered");
+    assert_eq!(done.len(), 1);
+    Ok(())
+}
+
+/// A Redis server of the test's own, so it can be killed: its data lives in an append-only file
+/// written on every command, so a restart brings back the streams, groups and pending entries.
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateRedis {
+    fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("tessera-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let child = Self::spawn(port, &dir)?;
+        Ok(Self { child, port, dir })
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> anyhow::Result<std::process::Child> {
+        std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting redis-server")
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) -> anyhow::Result<()> {
+        self.child = Self::spawn(self.port, &self.dir)?;
+        Ok(())
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_outcome_could_not_be_recorded_while_redis_was_down_runs_once()
+-> anyhow::Result<()> {
+    // Regression: a failed XACK left the entry pending; once Redis was back it was reclaimed and
+    // the job that had succeeded ran again, its lost outcome counted as an attempt.
+    let mut server = PrivateRedis::start()?;
+    let settings = tessera_app::redis::RedisSettings {
+        url: server.url(),
+        prefix: "test".to_owned(),
+    };
+    let client = tessera_app::redis::connect(&settings).await?;
+    eventually("the private Redis to answer", WAIT, || async {
+        Ok(fred::prelude::ClientLike::ping::<String>(&client, None)
+            .await
+            .is_ok())
+    })
+    .await?;
+    let registry = prometheus::Registry::new();
+    let metrics = QueueMetrics::new(&registry)?;
+    let queue = Queue::new(
+        client.clone(),
+        settings,
+        QueueSettings {
+            handler_timeout: Duration::from_secs(2),
+            visibility_timeout: Duration::from_secs(3),
+            ..fast_settings()
+        },
+        Some(metrics.clone()),
+    );
+    let calls = Calls::default();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let handler = {
+        let (calls, release) = (calls.clone(), release.clone());
+        move |job: Job| {
+            calls.push(&job);
+            let release = release.clone();
+            async move {
+                release.notified().await;
+                Ok(())
+            }
+        }
+    };
+    let job = Job::new("user.deleted", json!({"userId": "u-4"}));
+    queue.publish(&job).await?;
+    let consumer = Running::start(
+        &queue,
+        vec![Subscription::new("user.deleted", "auth", handler)],
+        "w1",
+    );
+    eventually("the job to start", WAIT, || async { Ok(calls.len() == 1) }).await?;
+
+    // Redis goes away while the job runs; the job succeeds, but its ack cannot be written.
+    server.kill();
+    release.notify_one();
+    let labels = ["user.deleted", "auth"];
+    eventually("a failed try to record the outcome", WAIT, || async {
+        Ok(metrics.unrecorded.with_label_values(&labels).get() >= 1)
+    })
+    .await?;
+    server.restart()?;
+
+    eventually(
+        "the ack to be recorded",
+        Duration::from_secs(30),
+        || async { Ok(metrics.processed.with_label_values(&labels).get() == 1) },
+    )
+    .await?;
+    let stats = eventually_stats(&queue, "user.deleted", "auth").await?;
+    consumer.stop().await?;
+    assert_eq!(calls.len(), 1, "the job that succeeded did not run again");
+    assert_eq!((stats.pending, stats.delayed, stats.dead), (0, 0, 0));
+    fred::prelude::ClientLike::quit(&client).await?;
+    Ok(())
+}
+
+/// The group's stats once nothing is pending, delayed or unread.
+async fn eventually_stats(queue: &Queue, topic: &str, group: &str) -> anyhow::Result<QueueStats> {
+    wait_settled(queue, topic, group).await?;
+    stats_of(queue, topic, group).await
 }

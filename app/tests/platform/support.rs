@@ -23,6 +23,7 @@ pub(crate) fn fast_settings() -> QueueSettings {
         max_attempts: 3,
         base_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(200),
+        max_outage_backoff: Duration::from_millis(100),
         visibility_timeout: Duration::from_millis(500),
         block: Duration::from_millis(100),
         concurrency: 4,

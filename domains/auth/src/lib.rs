@@ -33,13 +33,13 @@ mod server {
     use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
     use tessera_app::net::TrustedProxies;
     use tessera_app::outbox::{OutboxRelay, Redaction, RelaySettings};
-    use tessera_app::queue::{Job, JobError, Subscription};
+    use tessera_app::queue::{Classify, Subscription};
     use tessera_app::throttle::{Limit, Throttle};
     use tessera_contracts::events::{UserDeleted, topics};
     use utoipa::OpenApi;
 
     use crate::password::Hasher;
-    use crate::service::{Auth, AuthSettings};
+    use crate::service::{Auth, AuthError, AuthSettings};
 
     /// The auth database's migrations (`migrations/auth`).
     pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/auth");
@@ -186,6 +186,18 @@ mod server {
         }))
     }
 
+    /// For the queue: a database that cannot be reached defers the job; any other failure
+    /// retries it.
+    impl Classify for AuthError {
+        fn is_unavailable(&self) -> bool {
+            match self {
+                AuthError::Db(db) => db.is_unavailable(),
+                AuthError::Internal(err) => err.is_unavailable(),
+                _ => false,
+            }
+        }
+    }
+
     impl Module for AuthModule {
         fn name(&self) -> &'static str {
             "auth"
@@ -203,24 +215,19 @@ mod server {
 
         fn subscriptions(&self) -> Vec<Subscription> {
             let auth = self.auth.clone();
-            vec![Subscription::new(
-                topics::USER_DELETED,
-                "auth",
-                move |job: Job| {
-                    let auth = auth.clone();
-                    Box::pin(async move {
-                        let event: UserDeleted =
-                            serde_json::from_value(job.data.clone()).map_err(|e| {
-                                JobError::Permanent(anyhow::anyhow!(
-                                    "malformed user.deleted payload: {e}"
-                                ))
-                            })?;
-                        auth.on_user_deleted(job.id, event)
-                            .await
-                            .map_err(|e| JobError::Retry(anyhow::anyhow!(e)))
-                    }) as BoxFuture<Result<(), JobError>>
-                },
-            )]
+            // A deleted user whose sessions survive because the event died could still log
+            // in: this one is retried until it applies, never dead-lettered.
+            vec![
+                Subscription::typed(
+                    topics::USER_DELETED,
+                    "auth",
+                    move |job, event: UserDeleted| {
+                        let auth = auth.clone();
+                        async move { auth.on_user_deleted(job.id, event).await }
+                    },
+                )
+                .retry_forever(),
+            ]
         }
 
         fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {

@@ -31,17 +31,15 @@ pub use server::{DOMAIN, MIGRATIONS, openapi};
 
 #[cfg(feature = "server")]
 mod server {
-    use std::future::Future;
     use std::sync::Arc;
     use std::time::Duration;
 
     use actix_web::web;
     use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-    use serde::de::DeserializeOwned;
     use tessera_app::config::ConfigError;
     use tessera_app::db::DbPool;
     use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
-    use tessera_app::queue::{Job, JobError, Subscription};
+    use tessera_app::queue::{Classify, Subscription};
     use tessera_contracts::events::{UserDeleted, UserRegistered, topics};
     use utoipa::OpenApi;
 
@@ -148,31 +146,17 @@ mod server {
         }))
     }
 
-    /// Subscribes the `notification` group to `topic`: a payload that does not parse can never
-    /// succeed (dead-lettered at once); any other failure (the database) is retried.
-    fn subscribe<E, F, Fut>(
-        notifications: &Notifications,
-        topic: &'static str,
-        apply: F,
-    ) -> Subscription
-    where
-        E: DeserializeOwned + Send + 'static,
-        F: Fn(Notifications, Job, E) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), NotificationError>> + Send + 'static,
-    {
-        let notifications = notifications.clone();
-        Subscription::new(topic, CONSUMER, move |job: Job| {
-            let notifications = notifications.clone();
-            let apply = apply.clone();
-            Box::pin(async move {
-                let event: E = serde_json::from_value(job.data.clone()).map_err(|e| {
-                    JobError::Permanent(anyhow::anyhow!("malformed {topic} payload: {e}"))
-                })?;
-                apply(notifications, job, event)
-                    .await
-                    .map_err(|e| JobError::Retry(anyhow::anyhow!(e)))
-            }) as BoxFuture<Result<(), JobError>>
-        })
+    /// For the queue: a database or mail server that cannot be reached defers the job; any
+    /// other failure retries it.
+    impl Classify for NotificationError {
+        fn is_unavailable(&self) -> bool {
+            match self {
+                NotificationError::Db(db) => db.is_unavailable(),
+                NotificationError::MailUnavailable(_) => true,
+                NotificationError::Internal(err) => err.is_unavailable(),
+                _ => false,
+            }
+        }
     }
 
     impl Module for NotificationModule {
@@ -209,18 +193,28 @@ mod server {
         }
 
         fn subscriptions(&self) -> Vec<Subscription> {
-            vec![
-                subscribe(
-                    &self.notifications,
-                    topics::USER_REGISTERED,
-                    |n, job, event: UserRegistered| async move { n.on_registered(job.id, event).await },
-                ),
-                subscribe(
-                    &self.notifications,
-                    topics::USER_DELETED,
-                    |n, job, event: UserDeleted| async move { n.on_deleted(job.id, event).await },
-                ),
-            ]
+            let n = self.notifications.clone();
+            let on_registered = Subscription::typed(
+                topics::USER_REGISTERED,
+                CONSUMER,
+                move |job, event: UserRegistered| {
+                    let n = n.clone();
+                    async move { n.on_registered(job.id, event).await }
+                },
+            );
+            // A deleted user's address and notifications must go: retried until it applies,
+            // never dead-lettered.
+            let n = self.notifications.clone();
+            let on_deleted = Subscription::typed(
+                topics::USER_DELETED,
+                CONSUMER,
+                move |job, event: UserDeleted| {
+                    let n = n.clone();
+                    async move { n.on_deleted(job.id, event).await }
+                },
+            )
+            .retry_forever();
+            vec![on_registered, on_deleted]
         }
 
         fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {

@@ -27,11 +27,10 @@ mod server {
 
     use actix_web::web;
     use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-    use serde::de::DeserializeOwned;
     use tessera_app::db::DbPool;
     use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
     use tessera_app::outbox::{OutboxRelay, RelaySettings};
-    use tessera_app::queue::{Job, JobError, Subscription};
+    use tessera_app::queue::{Classify, Subscription};
     use tessera_contracts::events::{UserRegistered, UserRoleChanged, topics};
     use utoipa::OpenApi;
 
@@ -94,27 +93,12 @@ mod server {
         Ok(Arc::new(UserModule { users, relay }))
     }
 
-    /// Subscribes the `user` group to `topic`: a payload that does not parse can never succeed
-    /// (dead-lettered at once); any other failure (the database) is retried.
-    fn subscribe<E, F, Fut>(users: &Users, topic: &'static str, apply: F) -> Subscription
-    where
-        E: DeserializeOwned + Send + 'static,
-        F: Fn(Users, Job, E) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), UserError>> + Send + 'static,
-    {
-        let users = users.clone();
-        Subscription::new(topic, CONSUMER, move |job: Job| {
-            let users = users.clone();
-            let apply = apply.clone();
-            Box::pin(async move {
-                let event: E = serde_json::from_value(job.data.clone()).map_err(|e| {
-                    JobError::Permanent(anyhow::anyhow!("malformed {topic} payload: {e}"))
-                })?;
-                apply(users, job, event)
-                    .await
-                    .map_err(|e| JobError::Retry(anyhow::anyhow!(e)))
-            }) as BoxFuture<Result<(), JobError>>
-        })
+    /// For the queue: a database that cannot be reached defers the job; any other failure (an
+    /// event about a profile that does not exist yet, a database error) retries it.
+    impl Classify for UserError {
+        fn is_unavailable(&self) -> bool {
+            matches!(self, UserError::Db(db) if db.is_unavailable())
+        }
     }
 
     impl Module for UserModule {
@@ -132,22 +116,25 @@ mod server {
         }
 
         fn subscriptions(&self) -> Vec<Subscription> {
-            vec![
-                subscribe(
-                    &self.users,
-                    topics::USER_REGISTERED,
-                    |users, job, event: UserRegistered| async move {
-                        users.on_registered(job.id, event).await
-                    },
-                ),
-                subscribe(
-                    &self.users,
-                    topics::USER_ROLE_CHANGED,
-                    |users, job, event: UserRoleChanged| async move {
-                        users.on_role_changed(job.id, event).await
-                    },
-                ),
-            ]
+            let users = self.users.clone();
+            let on_registered = Subscription::typed(
+                topics::USER_REGISTERED,
+                CONSUMER,
+                move |job, event: UserRegistered| {
+                    let users = users.clone();
+                    async move { users.on_registered(job.id, event).await }
+                },
+            );
+            let users = self.users.clone();
+            let on_role_changed = Subscription::typed(
+                topics::USER_ROLE_CHANGED,
+                CONSUMER,
+                move |job, event: UserRoleChanged| {
+                    let users = users.clone();
+                    async move { users.on_role_changed(job.id, event).await }
+                },
+            );
+            vec![on_registered, on_role_changed]
         }
 
         fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {

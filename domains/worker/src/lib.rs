@@ -9,8 +9,9 @@
 //! adapter when the notification domain is mounted in the same process, otherwise HTTP with a
 //! service token to `NOTIFICATION_SERVICE_URL`. Every call carries an idempotency key derived from
 //! the job id, so a job that runs twice notifies once. A failed call fails the job: an unavailable
-//! service is retried, a refused call is dead-lettered, and a recipient the notification domain
-//! reports deleted (410) drops that notification.
+//! service (or mail server) defers it without spending an attempt, for as long as the outage
+//! lasts, a refused call is dead-lettered, and a recipient the notification domain reports
+//! deleted (410) drops that notification.
 //!
 //! Its surface: [`DOMAIN`], and an empty [`wire`] module (nothing of it crosses the wire).
 //!
@@ -259,7 +260,7 @@ mod server {
         }
 
         #[tokio::test]
-        async fn an_unavailable_notification_service_makes_the_job_retry() {
+        async fn an_unavailable_notification_service_defers_the_job() {
             let worker = worker("http://127.0.0.1:9");
             let recorder = in_process(&worker);
             recorder
@@ -268,7 +269,7 @@ mod server {
                 .unwrap()
                 .extend([Ok(()), Err(unavailable())]);
             let err = worker.clone().handle(first_task()).await.unwrap_err();
-            assert!(matches!(err, JobError::Retry(_)), "{err}");
+            assert!(matches!(err, JobError::Unavailable(_)), "{err}");
             assert_eq!(recorder.calls.lock().unwrap().len(), 2);
         }
 
@@ -335,7 +336,7 @@ mod server {
                 .port();
             let worker = worker(&format!("http://127.0.0.1:{port}"));
             let err = worker.clone().handle(first_task()).await.unwrap_err();
-            assert!(matches!(err, JobError::Retry(_)), "{err}");
+            assert!(matches!(err, JobError::Unavailable(_)), "{err}");
             assert!(
                 err.to_string()
                     .contains("notification service is unavailable"),
