@@ -146,13 +146,12 @@ mod server {
         }))
     }
 
-    /// For the queue: a database or mail server that cannot be reached defers the job; any
-    /// other failure retries it.
+    /// For the queue: a database that cannot be reached defers the job; any other failure
+    /// retries it. (The mail server is not on this path: the dispatcher sends e-mails.)
     impl Classify for NotificationError {
         fn is_unavailable(&self) -> bool {
             match self {
                 NotificationError::Db(db) => db.is_unavailable(),
-                NotificationError::MailUnavailable(_) => true,
                 NotificationError::Internal(err) => err.is_unavailable(),
                 _ => false,
             }
