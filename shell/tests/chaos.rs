@@ -12,7 +12,10 @@
 //!
 //! sent: tasks created (2xx answers); delivered: tasks whose in-app notification is in the
 //! notification database; emails: tasks whose e-mail this SMTP server recorded; lost: expected
-//! effects missing; doubled: effects beyond one; dead: dead-lettered jobs. A scenario fails when
+//! effects missing; doubled: effects beyond one (a second task, notification, or a second
+//! e-mail with a Message-ID of its own); dead: dead-lettered jobs. A transmission repeating an
+//! accepted e-mail (same Message-ID: its sender died between the server's acceptance and
+//! recording it) is shown as `resent=N`, not counted as doubled. A scenario fails when
 //! lost, doubled or dead is not 0, or when an answer broke the HTTP contract (a 500, a 503
 //! without Retry-After, a request cut in flight). The lines are printed and appended to
 //! `<target>/chaos-report.txt`.
@@ -150,11 +153,12 @@ impl Scale {
 // ---------------------------------------------------------------------------------------------
 // A controllable SMTP server
 
-/// One message the SMTP server accepted: envelope recipients and the Subject header.
+/// One message the SMTP server accepted: envelope recipients, the Subject and the Message-ID.
 #[derive(Debug, Clone)]
 struct Mail {
     to: Vec<String>,
     subject: String,
+    message_id: String,
 }
 
 /// An SMTP server on a fixed port that records every message, can be stopped and started again
@@ -210,17 +214,26 @@ impl Smtp {
         *self.delay.lock().unwrap() = d;
     }
 
-    /// How many messages to `to` with `subject` were accepted, per recipient (lower case).
-    fn counts(&self, subject: &str) -> HashMap<String, usize> {
-        let mut out = HashMap::new();
+    /// Per recipient (lower case), the e-mails with `subject` that were accepted: how many
+    /// distinct ones (by Message-ID), and how many transmissions repeated one of them (a sender
+    /// that died after the data was accepted sends the same message again).
+    fn counts(&self, subject: &str) -> HashMap<String, (usize, usize)> {
+        let mut ids: HashMap<String, Vec<String>> = HashMap::new();
         for m in self.mails.lock().unwrap().iter() {
             if m.subject == subject {
                 for to in &m.to {
-                    *out.entry(to.to_ascii_lowercase()).or_insert(0) += 1;
+                    ids.entry(to.to_ascii_lowercase())
+                        .or_default()
+                        .push(m.message_id.clone());
                 }
             }
         }
-        out
+        ids.into_iter()
+            .map(|(to, ids)| {
+                let distinct = ids.iter().collect::<HashSet<_>>().len();
+                (to, (distinct, ids.len() - distinct))
+            })
+            .collect()
     }
 
     fn env(&self) -> Vec<(String, String)> {
@@ -286,6 +299,7 @@ async fn session(
                 let go = reply("354 go ahead\r\n").await;
                 write.write_all(go.as_bytes()).await?;
                 let mut subject = String::new();
+                let mut message_id = String::new();
                 let mut in_headers = true;
                 loop {
                     let mut data = String::new();
@@ -302,10 +316,14 @@ async fn session(
                     if let Some(s) = header(trimmed, "subject").filter(|_| in_headers) {
                         subject = s.to_owned();
                     }
+                    if let Some(id) = header(trimmed, "message-id").filter(|_| in_headers) {
+                        message_id = id.to_owned();
+                    }
                 }
                 mails.lock().unwrap().push(Mail {
                     to: std::mem::take(&mut to),
                     subject,
+                    message_id,
                 });
                 "250 queued\r\n"
             }
@@ -933,8 +951,10 @@ struct Counts {
     tasks: HashMap<String, usize>,
     /// In-app "New Task Created" notifications per user.
     in_app: HashMap<String, usize>,
-    /// Welcome e-mails per user id.
+    /// Distinct welcome e-mails per user id (by Message-ID).
     emails: HashMap<String, usize>,
+    /// Transmissions that repeated a welcome e-mail already accepted (same Message-ID).
+    resent: usize,
     dead: usize,
     /// No job in flight, waiting or unread in any group.
     settled: bool,
@@ -958,8 +978,12 @@ impl Counts {
         let by_address = smtp.counts(WELCOME);
         let emails = users
             .iter()
-            .filter_map(|u| Some((u.id.clone(), *by_address.get(&u.email)?)))
+            .filter_map(|u| Some((u.id.clone(), by_address.get(&u.email)?.0)))
             .collect();
+        let resent = users
+            .iter()
+            .filter_map(|u| Some(by_address.get(&u.email)?.1))
+            .sum();
         let dead = cluster.queue.list_dead().await.ok()?.len();
         let stats = cluster.queue.stats().await.ok()?;
         let settled = stats
@@ -969,6 +993,7 @@ impl Counts {
             tasks,
             in_app,
             emails,
+            resent,
             dead,
             settled,
         })
@@ -1076,6 +1101,14 @@ async fn finish(
             String::new()
         },
     );
+    // A repeated transmission of an accepted e-mail (same Message-ID) is not a second e-mail:
+    // it happens when the sender dies between the server's acceptance and recording it, which
+    // no SMTP client can rule out. Shown so it is never silent.
+    let line = if counts.resent > 0 {
+        format!("{line} resent={} (same Message-ID)", counts.resent)
+    } else {
+        line
+    };
     println!("{line}");
     record(&line);
     let names = cluster.names();

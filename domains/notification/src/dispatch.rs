@@ -405,10 +405,12 @@ impl Dispatcher {
                 return Outcome::Failed(reason);
             }
         };
-        let send =
-            self.notifications
-                .mailer
-                .send(&recipient.email, recipient.name.as_deref(), rendered);
+        let send = self.notifications.mailer.send(
+            row.id,
+            &recipient.email,
+            recipient.name.as_deref(),
+            rendered,
+        );
         match tokio::time::timeout(self.settings.send_timeout, send).await {
             Ok(Ok(())) => Outcome::Sent,
             Ok(Err(MailError::Unavailable(cause))) => Outcome::Retry(cause),

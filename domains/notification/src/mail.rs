@@ -371,9 +371,16 @@ impl Mailer {
         self.timeout
     }
 
-    /// Sends `mail` to `address` (named `name`).
+    /// Sends `mail` to `address` (named `name`) as the e-mail of notification `id`.
+    ///
+    /// The `Message-ID` is derived from `id`, so every attempt at the same e-mail is the same
+    /// message: when a sender dies after the server accepted the data but before the acceptance
+    /// was recorded, the resend that follows carries the identity of the first, and mail
+    /// systems that deduplicate by `Message-ID` show it once. (No SMTP client can rule that
+    /// window out; this makes the duplicate recognisable.)
     pub async fn send(
         &self,
+        id: uuid::Uuid,
         address: &str,
         name: Option<&str>,
         mail: Rendered,
@@ -382,6 +389,7 @@ impl Mailer {
             reason: "the recipient address is malformed".to_owned(),
         })?;
         let message = Message::builder()
+            .message_id(Some(message_id(id, &self.from)))
             .from(self.from.clone())
             .to(Mailbox::new(name.map(str::to_owned), address))
             .subject(mail.subject)
@@ -411,6 +419,11 @@ impl Mailer {
     }
 }
 
+/// The `Message-ID` of notification `id`'s e-mail: `<id@sender's domain>`.
+fn message_id(id: uuid::Uuid, from: &Mailbox) -> String {
+    format!("<{id}@{}>", from.email.domain())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
@@ -428,6 +441,39 @@ mod tests {
             name: Some("Ada <Lovelace>"),
             app_url: "https://tessera.test/",
         }
+    }
+
+    #[tokio::test]
+    async fn every_attempt_at_an_email_carries_the_same_message_id() {
+        let dir = std::env::temp_dir().join(format!("tessera-mail-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let env = Env::from_pairs([("MAIL_DIR", dir.to_string_lossy().into_owned())]);
+        let mailer = Mailer::from_env(&env).await.unwrap();
+        let id = uuid::Uuid::now_v7();
+        let data = TemplateData::default();
+        for _ in 0..2 {
+            let mail = render(&content(None, &data)).unwrap();
+            mailer
+                .send(id, "ada@example.com", None, mail)
+                .await
+                .unwrap();
+        }
+        let ids: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| {
+                let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+                text.lines()
+                    .find_map(|l| l.strip_prefix("Message-ID: "))
+                    .expect("a Message-ID header")
+                    .to_owned()
+            })
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(
+            ids.iter().all(|m| *m == format!("<{id}@tessera.local>")),
+            "{ids:?}"
+        );
     }
 
     #[test]
