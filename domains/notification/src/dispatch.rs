@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
-use tessera_app::config::{ConfigError, Env};
-use tessera_app::queue::{Jitter, backoff_delay};
+use tessera_app::config::{ConfigError, DEFAULT_SHUTDOWN_TIMEOUT, Env};
+use tessera_app::queue::{Jitter, SHUTDOWN_SETTLE_MARGIN, backoff_delay};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -39,10 +39,6 @@ const BASE_BACKOFF: Duration = Duration::from_secs(1);
 /// Bounds of the pause after a pass that failed on the database.
 const MIN_DB_PAUSE: Duration = Duration::from_millis(500);
 const MAX_DB_PAUSE: Duration = Duration::from_secs(30);
-/// How long a stopping dispatcher lets its in-flight sends finish. Those still running are
-/// abandoned with their lease held: the e-mail is sent again once the lease expires (the server
-/// may have accepted it already: at least once).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// The bound on one whole SMTP conversation unless `MAIL_SEND_TIMEOUT` says otherwise.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,6 +58,12 @@ pub struct DispatchSettings {
     pub poll_interval: Duration,
     /// The cap of the retry backoff.
     pub max_backoff: Duration,
+    /// How long a stopping dispatcher lets its in-flight sends finish: the process's
+    /// `SHUTDOWN_TIMEOUT` less the settle margin (so the outcome is still recorded before the
+    /// process stops), and no longer than a send may take. A send still running then is
+    /// abandoned with its lease held and sent again, with the same Message-ID, once the lease
+    /// expires (the server may have accepted it already: at least once).
+    pub shutdown_grace: Duration,
 }
 
 /// `value` of `name`, refused when zero.
@@ -77,7 +79,8 @@ fn positive(name: &str, value: Duration) -> Result<Duration, ConfigError> {
 
 impl DispatchSettings {
     /// Reads `MAIL_SEND_TIMEOUT` (60 s; at least `SMTP_TIMEOUT`, the bound on one step),
-    /// `MAIL_POLL_INTERVAL` (5 s) and `MAIL_RETRY_MAX_BACKOFF` (60 s).
+    /// `MAIL_POLL_INTERVAL` (5 s), `MAIL_RETRY_MAX_BACKOFF` (60 s) and the process's
+    /// `SHUTDOWN_TIMEOUT` (see [`DispatchSettings::shutdown_grace`]).
     pub fn from_env(env: &Env, mailer: &Mailer) -> Result<Self, ConfigError> {
         let send_timeout = positive(
             "MAIL_SEND_TIMEOUT",
@@ -99,6 +102,10 @@ impl DispatchSettings {
                 "MAIL_RETRY_MAX_BACKOFF",
                 env.duration_or("MAIL_RETRY_MAX_BACKOFF", DEFAULT_MAX_BACKOFF)?,
             )?,
+            shutdown_grace: env
+                .duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?
+                .saturating_sub(SHUTDOWN_SETTLE_MARGIN)
+                .min(send_timeout),
         })
     }
 
@@ -207,7 +214,8 @@ impl Dispatcher {
 
     /// Dispatches until `shutdown` is cancelled: a pass at start, then one whenever `send`
     /// stored an e-mail or the poll interval passed, back-to-back while full batches come out.
-    /// Once cancelled it claims nothing more and gives in-flight sends [`SHUTDOWN_GRACE`].
+    /// Once cancelled it claims nothing more and gives in-flight sends
+    /// [`DispatchSettings::shutdown_grace`].
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = self.wake();
         let mut outage_since: Option<Instant> = None;
@@ -282,7 +290,7 @@ impl Dispatcher {
         tokio::select! {
             _ = &mut sends => Ok((n, false)),
             () = shutdown.cancelled() => {
-                if tokio::time::timeout(SHUTDOWN_GRACE, &mut sends).await.is_err() {
+                if tokio::time::timeout(self.settings.shutdown_grace, &mut sends).await.is_err() {
                     tracing::warn!(
                         in_flight = n,
                         "mail dispatcher stopped with sends in flight; they are retried once their lease expires"
@@ -483,7 +491,36 @@ mod tests {
             send_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_secs(5),
             max_backoff: max,
+            shutdown_grace: Duration::from_secs(29),
         }
+    }
+
+    #[tokio::test]
+    async fn a_stopping_dispatcher_waits_within_the_shutdown_budget() {
+        let dir = std::env::temp_dir().join("tessera-dispatch-settings");
+        let mailer = Mailer::from_env(&Env::from_pairs([(
+            "MAIL_DIR",
+            dir.to_string_lossy().into_owned(),
+        )]))
+        .await
+        .unwrap();
+        let grace = |pairs: &[(&str, &str)]| {
+            let env = Env::from_pairs(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            DispatchSettings::from_env(&env, &mailer)
+                .unwrap()
+                .shutdown_grace
+        };
+        // The default budget (30 s) less the margin the process keeps to record outcomes.
+        assert_eq!(grace(&[]), Duration::from_secs(29));
+        assert_eq!(
+            grace(&[("SHUTDOWN_TIMEOUT", "10s")]),
+            Duration::from_secs(9)
+        );
+        // Never longer than a send may take.
+        assert_eq!(
+            grace(&[("SHUTDOWN_TIMEOUT", "90s"), ("MAIL_SEND_TIMEOUT", "20s")]),
+            Duration::from_secs(20)
+        );
     }
 
     #[test]

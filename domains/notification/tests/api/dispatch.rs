@@ -302,8 +302,9 @@ async fn an_email_to_a_user_deleted_before_it_went_out_is_dropped() {
 
 #[tokio::test]
 async fn a_send_abandoned_at_shutdown_keeps_its_lease_and_is_sent_once_after_it() {
-    // Each reply takes a second: the conversation (about 6 s) outlasts the 3 s a stopping
-    // dispatcher grants its sends, and fits MAIL_SEND_TIMEOUT (7 s, so a 14 s lease).
+    // Each reply takes a second: the conversation (about 6 s) outlasts the 4 s a stopping
+    // dispatcher grants its sends (the test's SHUTDOWN_TIMEOUT, 5 s, less the settle margin),
+    // and fits MAIL_SEND_TIMEOUT (7 s, so a 14 s lease).
     let smtp = TestSmtp::up();
     smtp.set_delay(Duration::from_secs(1));
     // This replica only dispatches when woken by its own sends (its poll is an hour), so the
