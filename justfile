@@ -66,7 +66,7 @@ _dev-env:
 # Every check and every test: formatting, lints, feature builds, wasm wire types, schema drift, all
 # tests (both deployments), the web app in Chromium (both deployments), then the bounded contract
 # run (schemathesis and Swagger UI in Chromium).
-test: services check schema-check
+test: services check schema-check deploy-check
     cargo nextest run --workspace --all-features --profile ci
     {{just_executable()}} ui-test
     {{just_executable()}} fuzz-ci
@@ -82,6 +82,11 @@ ui-build:
 [positional-arguments]
 ui-test *args: services
     .ci/ui-e2e "$@"
+
+# Render the Kubernetes overlays (deploy/k8s), validate them against the Kubernetes schemas and run
+# checkov on them (deploy/check; installs its pinned tools under ~/.cache/tessera-tools once).
+deploy-check:
+    deploy/check
 
 # Formatting, clippy, each single-feature shell, and the wire types for wasm.
 check:

@@ -23,6 +23,7 @@
 
 mod contract;
 mod deploy;
+mod deploy_assets;
 mod edge;
 mod flows;
 mod session;
