@@ -95,7 +95,23 @@ async fn metrics(state: web::Data<Operational>, metrics: web::Data<Metrics>) -> 
             .with_label_values(&[domain, "in_use"])
             .set(total - idle);
     }
+    if let Some(queue) = &state.queue {
+        // Bounded, so a scrape during a Redis outage still answers (with the last values).
+        match tokio::time::timeout(QUEUE_GAUGES_TIMEOUT, queue.refresh_gauges()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %format!("{err:#}"), "queue gauges not refreshed");
+            }
+            Err(_) => tracing::warn!(
+                timeout_ms = QUEUE_GAUGES_TIMEOUT.as_millis() as u64,
+                "queue gauges not refreshed in time"
+            ),
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics.render())
 }
+
+/// How long a scrape waits for the queue's gauges (pending, lag, delayed, dead) from Redis.
+const QUEUE_GAUGES_TIMEOUT: Duration = Duration::from_secs(2);
