@@ -261,7 +261,6 @@ async fn dashboard_and_alert_series_exist_on_the_services_metrics() {
          service's /metrics: {missing:?}"
     );
 
-
     // An upstream the gateway cannot reach: its failure counter appears.
     d.split().kill("user").await;
     let res = d.get("/users/me", &token).await;
