@@ -84,6 +84,8 @@ struct Scale {
     tasks: usize,
     redis_outage: Duration,
     notification_outage: Duration,
+    /// How long the notification database refuses connections.
+    notification_db_outage: Duration,
     smtp_outage: Duration,
     smtp_delay: Duration,
     slow_tasks: usize,
@@ -104,6 +106,7 @@ impl Scale {
                 tasks: 200,
                 redis_outage: Duration::from_secs(60),
                 notification_outage: Duration::from_secs(600),
+                notification_db_outage: Duration::from_secs(600),
                 smtp_outage: Duration::from_secs(60),
                 smtp_delay: Duration::from_secs(5),
                 slow_tasks: 20,
@@ -119,6 +122,7 @@ impl Scale {
                 tasks: 12,
                 redis_outage: Duration::from_secs(3),
                 notification_outage: Duration::from_secs(5),
+                notification_db_outage: Duration::from_secs(5),
                 smtp_outage: Duration::from_secs(3),
                 smtp_delay: Duration::from_millis(300),
                 slow_tasks: 4,
@@ -1368,6 +1372,53 @@ async fn notification_down() {
     .await;
 }
 
+/// The notification database refusing connections (and its sessions ended) while tasks are
+/// created: the worker's calls and the notification domain's own jobs find it unavailable, which
+/// defers them without spending attempts; once it accepts connections again every notification
+/// and e-mail arrives, once, and nothing is dead-lettered. The outage outlasts the attempt budget
+/// (5 attempts) many times over.
+async fn notification_db_down(kind: Kind) {
+    let scale = Scale::get();
+    let (smtp, cluster, users) = setup(kind, None, &[], scale.tasks).await;
+    let gateway = cluster.gateway();
+    let db = cluster.databases["notification"].name.clone();
+    let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
+    let (before, during, after) = thirds(&users);
+    let mut tally = create_tasks(&gateway, before, 4).await;
+
+    diesel::sql_query(format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let killed = terminate_backends(&mut admin, &db).await;
+    let down = Instant::now();
+    tally.merge(create_tasks(&gateway, during, 4).await);
+    // The outage itself: held open for its length.
+    tokio::time::sleep(scale.notification_db_outage.saturating_sub(down.elapsed())).await;
+    diesel::sql_query(format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let outage = down.elapsed();
+    let back = Instant::now();
+    tally.merge(create_tasks(&gateway, after, 4).await);
+    retry_refused(&gateway, &mut tally).await;
+    let notes = format!(
+        "outage {}, {killed} sessions ended at its start",
+        secs(outage.round_secs())
+    );
+    finish(
+        cluster,
+        &smtp,
+        &users,
+        &tally,
+        back,
+        Report::new("notification-db-down", kind, notes),
+        0,
+    )
+    .await;
+}
+
 /// The SMTP server down while tasks are created, then back on the same port.
 async fn smtp_down(kind: Kind) {
     let scale = Scale::get();
@@ -1692,6 +1743,11 @@ mod single {
     }
 
     #[tokio::test]
+    async fn notification_db_down() {
+        super::notification_db_down(Single).await;
+    }
+
+    #[tokio::test]
     async fn sigterm_all() {
         super::sigterm_all(Single).await;
     }
@@ -1728,6 +1784,11 @@ mod split {
     #[tokio::test]
     async fn postgres_killed() {
         super::postgres_killed(Split).await;
+    }
+
+    #[tokio::test]
+    async fn notification_db_down() {
+        super::notification_db_down(Split).await;
     }
 
     #[tokio::test]
