@@ -295,8 +295,16 @@ fn a_gateway_that_would_time_out_slowed_logins_refuses_to_start() {
         ("UPSTREAM_TIMEOUT", "5s".to_owned()),
         ("LOGIN_MAX_DELAY", "5s".to_owned()),
     ]);
-    let mut child = shell(&env)
-        .args(["serve", "--services", "gateway"])
+    let stderr = refused_start(&env, "gateway");
+    assert!(stderr.contains("UPSTREAM_TIMEOUT"), "{stderr}");
+}
+
+#[cfg(any(feature = "gateway", feature = "worker"))]
+/// Runs `shell serve --services <services>` with `env`, which must exit with a failure within
+/// 30 s (it is killed and the test fails otherwise); returns what it wrote to stderr.
+fn refused_start(env: &[(&str, String)], services: &str) -> String {
+    let mut child = shell(env)
+        .args(["serve", "--services", services])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -308,15 +316,15 @@ fn a_gateway_that_would_time_out_slowed_logins_refuses_to_start() {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the gateway started with UPSTREAM_TIMEOUT = LOGIN_MAX_DELAY");
+            panic!("`serve --services {services}` started; it should have refused");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
         .expect("read stderr");
-    assert!(!status.success());
-    assert!(stderr.contains("UPSTREAM_TIMEOUT"), "{stderr}");
+    assert!(!status.success(), "exited with success: {stderr}");
+    stderr
 }
 
 #[cfg(feature = "worker")]
@@ -330,27 +338,7 @@ fn consumers_whose_running_job_would_outlive_the_shutdown_timeout_refuse_to_star
         ("SHUTDOWN_TIMEOUT", "10s".to_owned()),
         ("QUEUE_HANDLER_TIMEOUT", "30s".to_owned()),
     ]);
-    let mut child = shell(&env)
-        .args(["serve", "--services", "worker"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("shell starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the worker started with SHUTDOWN_TIMEOUT < QUEUE_HANDLER_TIMEOUT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
-        .expect("read stderr");
-    assert!(!status.success());
+    let stderr = refused_start(&env, "worker");
     assert!(stderr.contains("SHUTDOWN_TIMEOUT"), "{stderr}");
     assert!(stderr.contains("QUEUE_HANDLER_TIMEOUT"), "{stderr}");
 }

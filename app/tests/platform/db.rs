@@ -53,6 +53,15 @@ async fn sleeping(pid: i32) -> anyhow::Result<bool> {
     Ok(row.n == 1)
 }
 
+/// Ends session `pid` as soon as it is seen running `pg_sleep`, so the kill lands mid-statement.
+async fn kill_when_sleeping(pid: i32) -> anyhow::Result<()> {
+    eventually("the statement to start", Duration::from_secs(10), || {
+        sleeping(pid)
+    })
+    .await?;
+    terminate(pid).await
+}
+
 #[tokio::test]
 async fn a_connection_killed_under_a_statement_is_unavailable_and_so_is_the_next_statement()
 -> anyhow::Result<()> {
@@ -65,14 +74,7 @@ async fn a_connection_killed_under_a_statement_is_unavailable_and_so_is_the_next
 
     // The statement runs for up to 30 s; the kill lands as soon as it is seen running.
     let statement = diesel::sql_query("SELECT pg_sleep(30)").execute(&mut *conn);
-    let killer = async {
-        eventually("the statement to start", Duration::from_secs(10), || {
-            sleeping(pid)
-        })
-        .await?;
-        terminate(pid).await
-    };
-    let (result, killed) = tokio::join!(statement, killer);
+    let (result, killed) = tokio::join!(statement, kill_when_sleeping(pid));
     killed?;
     let Err(err) = result else {
         anyhow::bail!("the statement outlived its session");
@@ -112,14 +114,7 @@ async fn a_transaction_whose_connection_is_killed_is_unavailable() -> anyhow::Re
             .await?;
         Ok(())
     });
-    let killer = async {
-        eventually("the statement to start", Duration::from_secs(10), || {
-            sleeping(pid)
-        })
-        .await?;
-        terminate(pid).await
-    };
-    let (result, killed) = tokio::join!(tx, killer);
+    let (result, killed) = tokio::join!(tx, kill_when_sleeping(pid));
     killed?;
     let Err(err) = result else {
         anyhow::bail!("the transaction outlived its session");
