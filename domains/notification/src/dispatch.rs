@@ -39,6 +39,8 @@ const BASE_BACKOFF: Duration = Duration::from_secs(1);
 /// Bounds of the pause after a pass that failed on the database.
 const MIN_DB_PAUSE: Duration = Duration::from_millis(500);
 const MAX_DB_PAUSE: Duration = Duration::from_secs(30);
+/// The longest pause between two tries to record an e-mail's outcome.
+const MAX_RECORD_PAUSE: Duration = Duration::from_secs(2);
 
 /// The bound on one whole SMTP conversation unless `MAIL_SEND_TIMEOUT` says otherwise.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -129,6 +131,7 @@ pub struct MailMetrics {
     failed: IntCounter,
     retried: IntCounter,
     dropped: IntCounter,
+    record_failures: IntCounter,
 }
 
 impl MailMetrics {
@@ -161,6 +164,10 @@ impl MailMetrics {
             dropped: counter(
                 "tessera_mail_dropped_total",
                 "E-mails not sent because the recipient was deleted meanwhile.",
+            )?,
+            record_failures: counter(
+                "tessera_mail_record_failures_total",
+                "Tries to record an e-mail's outcome that failed on the database (retried).",
             )?,
         })
     }
@@ -284,8 +291,9 @@ impl Dispatcher {
         if n == 0 {
             return Ok((0, false));
         }
-        let sends =
-            futures_util::future::join_all(claimed.into_iter().map(|row| self.deliver(row)));
+        let sends = futures_util::future::join_all(
+            claimed.into_iter().map(|row| self.deliver(row, shutdown)),
+        );
         tokio::pin!(sends);
         tokio::select! {
             _ = &mut sends => Ok((n, false)),
@@ -302,12 +310,12 @@ impl Dispatcher {
     }
 
     /// Sends one claimed e-mail and records the outcome.
-    async fn deliver(&self, row: Claimed) {
+    async fn deliver(&self, row: Claimed, shutdown: &CancellationToken) {
         let started = Instant::now();
         let outcome = self.attempt(&row).await;
         let attempt = u32::try_from(row.attempts).unwrap_or(u32::MAX);
         let recorded = match outcome {
-            Outcome::Sent => self.record(&row, None).await.map(|()| {
+            Outcome::Sent => self.record_final(&row, None, shutdown).await.map(|()| {
                 self.metrics.sent.inc();
                 tracing::info!(
                     notification.id = %row.id,
@@ -345,18 +353,22 @@ impl Dispatcher {
                     Err(e) => Err(anyhow::Error::from(e)),
                 }
             }
-            Outcome::Failed(reason) => self.record(&row, Some(&reason)).await.map(|()| {
-                self.metrics.failed.inc();
-                tracing::warn!(
-                    notification.id = %row.id,
-                    user.id = %row.user_id,
-                    attempt,
-                    reason,
-                    "e-mail refused for good; kept as failed"
-                );
-            }),
+            Outcome::Failed(reason) => {
+                self.record_final(&row, Some(&reason), shutdown)
+                    .await
+                    .map(|()| {
+                        self.metrics.failed.inc();
+                        tracing::warn!(
+                            notification.id = %row.id,
+                            user.id = %row.user_id,
+                            attempt,
+                            reason,
+                            "e-mail refused for good; kept as failed"
+                        );
+                    })
+            }
             Outcome::Dropped => self
-                .record(&row, Some("recipient deleted"))
+                .record_final(&row, Some("recipient deleted"), shutdown)
                 .await
                 .map(|()| {
                     self.metrics.dropped.inc();
@@ -368,12 +380,47 @@ impl Dispatcher {
                 }),
         };
         if let Err(err) = recorded {
-            // The lease stays: the e-mail is tried again once it expires.
+            // Only at shutdown for a final outcome: the lease stays, and the e-mail is tried
+            // again once it expires.
             tracing::warn!(
                 notification.id = %row.id,
                 error = %format!("{err:#}"),
                 "e-mail outcome not recorded; it is retried after its lease"
             );
+        }
+    }
+
+    /// Records a final outcome, trying again while the database is unreachable: an e-mail the
+    /// server accepted whose outcome is lost would be sent again once its lease expires (seen
+    /// in the fault suite with the notification database down). Gives up only at shutdown. Past
+    /// the lease another replica may claim the e-mail once the database is back, but nobody
+    /// can while it is down, and this write, tried every 2 s at most, usually comes first.
+    async fn record_final(
+        &self,
+        row: &Claimed,
+        failure: Option<&str>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut pause = MIN_DB_PAUSE;
+        loop {
+            let err = match self.record(row, failure).await {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            self.metrics.record_failures.inc();
+            if shutdown.is_cancelled() {
+                return Err(err);
+            }
+            tracing::debug!(
+                notification.id = %row.id,
+                error = %format!("{err:#}"),
+                "e-mail outcome not recorded yet; trying again"
+            );
+            tokio::select! {
+                () = shutdown.cancelled() => return Err(err),
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(MAX_RECORD_PAUSE);
         }
     }
 

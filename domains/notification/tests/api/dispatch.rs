@@ -366,6 +366,79 @@ async fn a_send_abandoned_at_shutdown_keeps_its_lease_and_is_sent_once_after_it(
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn an_email_accepted_while_the_database_is_down_is_recorded_once_it_is_back_not_resent() {
+    // Each reply takes half a second, so the conversation (six replies) is under way when the
+    // database starts refusing connections, and the outcome cannot be written when the mail
+    // server accepts the message. The lease (twice MAIL_SEND_TIMEOUT: 10 s) outlives the outage.
+    let smtp = TestSmtp::up();
+    smtp.set_delay(Duration::from_millis(500));
+    let app = app_on(&smtp, &[]).await;
+    let dee = user(&app, "dee");
+    registered(&app, &dee, None).await;
+    let id = send_mail(&app, &dee, "db-down").await;
+    eventually(Duration::from_secs(10), "the send under way", || async {
+        (smtp.connections() >= 1).then_some(())
+    })
+    .await
+    .unwrap();
+    let claimed = std::time::Instant::now();
+    let database = app.database_url("notification");
+    let database = database.rsplit('/').next().unwrap().to_owned();
+    refuse_connections(&database, true).await;
+
+    eventually(
+        Duration::from_secs(20),
+        "a failed try to record the outcome",
+        || async {
+            (smtp.received_by(&dee.email).len() == 1
+                && metric(&app, "tessera_mail_record_failures_total").await >= 1.0)
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    refuse_connections(&database, false).await;
+    smtp.set_delay(Duration::ZERO);
+
+    // Past the lease and a few polls: a pending row would have been claimed and sent again.
+    let lease = Duration::from_secs(10);
+    eventually(Duration::from_secs(30), "the lease to run out", || async {
+        (claimed.elapsed() > lease + Duration::from_millis(500)).then_some(())
+    })
+    .await
+    .unwrap();
+    let state = email_sent(&app, &id).await;
+    assert_eq!(state.attempts, 1, "claimed once: {state:?}");
+    assert_eq!(smtp.received_by(&dee.email).len(), 1, "sent once");
+    app.shutdown().await;
+}
+
+/// Makes `database` refuse new connections and ends its sessions (`refuse`), or accept them again.
+async fn refuse_connections(database: &str, refuse: bool) {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let mut admin = diesel_async::AsyncPgConnection::establish(&tessera_app::testkit::admin_url())
+        .await
+        .unwrap();
+    diesel::sql_query(format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {}",
+        !refuse
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    if refuse {
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind::<diesel::sql_types::Text, _>(database)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
 #[derive(diesel::QueryableByName, Debug)]
 struct Expired {
     #[diesel(sql_type = diesel::sql_types::Bool)]
