@@ -95,13 +95,7 @@ impl Endpoint {
         url_var: &str,
         default_url: &str,
     ) -> Result<Self, ConfigError> {
-        let timeout = env.duration_or(TIMEOUT_VAR, DEFAULT_TIMEOUT)?;
-        if timeout.is_zero() {
-            return Err(ConfigError::Invalid {
-                name: TIMEOUT_VAR.to_owned(),
-                reason: "must be positive".to_owned(),
-            });
-        }
+        let timeout = env.positive_duration_or(TIMEOUT_VAR, DEFAULT_TIMEOUT)?;
         let url = env.get(url_var).unwrap_or(default_url);
         Self::new(service, url, timeout).map_err(|reason| ConfigError::Invalid {
             name: url_var.to_owned(),

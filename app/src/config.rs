@@ -107,6 +107,20 @@ impl Env {
         }
     }
 
+    /// `name` as a duration like [`Env::duration_or`], refused when zero (a timeout, interval or
+    /// cap of nothing is a mistake, never a way to turn something off).
+    pub fn positive_duration_or(
+        &self,
+        name: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let value = self.duration_or(name, default)?;
+        if value.is_zero() {
+            return Err(invalid(name, "must be positive"));
+        }
+        Ok(value)
+    }
+
     /// `name` as a secret: required, and at least 32 bytes so HS256 keys are not guessable.
     pub fn secret(&self, name: &str) -> Result<Secret, ConfigError> {
         let value = self.required(name)?;
@@ -375,6 +389,29 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn a_zero_duration_is_refused_where_it_must_be_positive() {
+        let env = Env::from_pairs([("MAIL_POLL_INTERVAL", "0s"), ("SMTP_TIMEOUT", "2s")]);
+        let err = env
+            .positive_duration_or("MAIL_POLL_INTERVAL", Duration::from_secs(5))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("MAIL_POLL_INTERVAL is invalid: must be positive")
+        );
+        assert_eq!(
+            env.positive_duration_or("SMTP_TIMEOUT", Duration::from_secs(10))
+                .ok(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            env.positive_duration_or("UNSET", Duration::from_secs(10))
+                .ok(),
+            Some(Duration::from_secs(10))
+        );
     }
 
     #[test]

@@ -1134,7 +1134,8 @@ fn env_example_lists_exactly_the_variables_the_code_reads() {
 /// Sources are lexed just enough to blank comments and `#[cfg(test)]` items and to tell string
 /// literals from code. A variable is read when its name is:
 /// - the literal first argument of an `Env` accessor (`get`, `required`, `parse_or`,
-///   `duration_or`, `secret`, `list_or`), or a `const NAME: &str = "..."` passed there;
+///   `duration_or`, `positive_duration_or`, `secret`, `list_or`), or a `const NAME: &str =
+///   "..."` passed there;
 /// - derived by `database_url("<domain>")` (`<DOMAIN>_DATABASE_URL`);
 /// - a clap `env = "..."`, or the literal of `std::env::var(...)` / `option_env!(...)`;
 /// - passed to a function that forwards it to an accessor (`FORWARDING_CALLS`).
@@ -1150,6 +1151,7 @@ mod code {
         "required",
         "parse_or",
         "duration_or",
+        "positive_duration_or",
         "secret",
         "list_or",
         "database_url",

@@ -162,10 +162,7 @@ impl GatewaySettings {
                 open_for: env.duration_or("BREAKER_OPEN_FOR", Duration::from_secs(5))?,
             },
             body_limit: env.parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
-            body_timeout: positive(
-                "BODY_READ_TIMEOUT",
-                env.duration_or("BODY_READ_TIMEOUT", Duration::from_secs(10))?,
-            )?,
+            body_timeout: env.positive_duration_or("BODY_READ_TIMEOUT", Duration::from_secs(10))?,
         })
     }
 }
@@ -175,16 +172,6 @@ fn at_least_one(name: &str, value: u32) -> Result<u32, ConfigError> {
         return Err(ConfigError::Invalid {
             name: name.to_owned(),
             reason: "must be at least 1".to_owned(),
-        });
-    }
-    Ok(value)
-}
-
-fn positive(name: &str, value: Duration) -> Result<Duration, ConfigError> {
-    if value.is_zero() {
-        return Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            reason: "must be positive".to_owned(),
         });
     }
     Ok(value)

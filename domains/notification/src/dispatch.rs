@@ -68,26 +68,12 @@ pub struct DispatchSettings {
     pub shutdown_grace: Duration,
 }
 
-/// `value` of `name`, refused when zero.
-fn positive(name: &str, value: Duration) -> Result<Duration, ConfigError> {
-    if value.is_zero() {
-        return Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            reason: "must be positive".to_owned(),
-        });
-    }
-    Ok(value)
-}
-
 impl DispatchSettings {
     /// Reads `MAIL_SEND_TIMEOUT` (60 s; at least `SMTP_TIMEOUT`, the bound on one step),
     /// `MAIL_POLL_INTERVAL` (5 s), `MAIL_RETRY_MAX_BACKOFF` (60 s) and the process's
     /// `SHUTDOWN_TIMEOUT` (see [`DispatchSettings::shutdown_grace`]).
     pub fn from_env(env: &Env, mailer: &Mailer) -> Result<Self, ConfigError> {
-        let send_timeout = positive(
-            "MAIL_SEND_TIMEOUT",
-            env.duration_or("MAIL_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT)?,
-        )?;
+        let send_timeout = env.positive_duration_or("MAIL_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT)?;
         if send_timeout < mailer.timeout() {
             return Err(ConfigError::Invalid {
                 name: "MAIL_SEND_TIMEOUT".to_owned(),
@@ -96,14 +82,8 @@ impl DispatchSettings {
         }
         Ok(Self {
             send_timeout,
-            poll_interval: positive(
-                "MAIL_POLL_INTERVAL",
-                env.duration_or("MAIL_POLL_INTERVAL", DEFAULT_POLL_INTERVAL)?,
-            )?,
-            max_backoff: positive(
-                "MAIL_RETRY_MAX_BACKOFF",
-                env.duration_or("MAIL_RETRY_MAX_BACKOFF", DEFAULT_MAX_BACKOFF)?,
-            )?,
+            poll_interval: env.positive_duration_or("MAIL_POLL_INTERVAL", DEFAULT_POLL_INTERVAL)?,
+            max_backoff: env.positive_duration_or("MAIL_RETRY_MAX_BACKOFF", DEFAULT_MAX_BACKOFF)?,
             shutdown_grace: env
                 .duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?
                 .saturating_sub(SHUTDOWN_SETTLE_MARGIN)
