@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # The Tessera image: one `shell` binary carrying the modules named by FEATURES.
 #
 #   docker build -t tessera .                                   # gateway + every domain + web app
@@ -7,12 +5,30 @@
 #
 # compose.mono.yml and compose.split.yml build it with their own FEATURES. Stages: `chef` (toolchain
 # + cargo-chef), `planner` (dependency recipe), `builder` (dependencies in their own layer, then the
-# binary), `node` (Node for the web app's build tools), `ui` (the web app's bundle), `runtime`
-# (debian-slim, non-root).
+# binary), `node` (Node for the web app's build tools), `ui` (the web app's bundle), `prebuilt` (a
+# binary and bundle built outside the image), `runtime` (debian-slim, non-root).
+# No `# syntax=` line: it makes BuildKit fetch a frontend image first, which fails where no image
+# registry is reachable (.ci/compose-test); the daemon's built-in frontend reads this file. Build
+# with BuildKit (the default of `docker build` and Compose): it builds only the stages the
+# runtime stage needs, which is what lets SHELL_FROM and UI_FROM skip the compiling ones.
+#
+# SHELL_FROM and UI_FROM name the stage the binary and the web app's bundle come from: `builder`
+# and `ui` (the defaults: compiled here, as production does) or `prebuilt`, which copies them from
+# the build context (prebuilt/shell, prebuilt/ui/) so the same runtime stage runs a host build:
+#
+#   docker build -f Dockerfile --build-arg SHELL_FROM=prebuilt --build-arg UI_FROM=prebuilt DIR
+#
+# (.ci/compose-test does this for CI, DIR holding the binary `just test` built and ui/dist.)
+# RUNTIME_IMAGE, RUST_IMAGE and NODE_IMAGE name the base images (CI points RUNTIME_IMAGE at a
+# local Debian image).
 
 # rust-toolchain.toml pins the `stable` channel; `rust:1-bookworm` is the current stable release on
 # the same Debian as the runtime image, so the binary finds the glibc it was linked against.
 ARG RUST_IMAGE=rust:1-bookworm
+ARG NODE_IMAGE=node:22-bookworm-slim
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG SHELL_FROM=builder
+ARG UI_FROM=ui
 
 FROM ${RUST_IMAGE} AS chef
 WORKDIR /src
@@ -44,7 +60,7 @@ RUN cargo build --release --locked -p shell --no-default-features --features "$F
 # Node for the bundle's npm tools (wasm-opt from npm binaryen, Tailwind CSS; see TOOLS.md), from
 # the official image on the same Debian: Tailwind's engine needs Node 20 or later, and bookworm's
 # own nodejs is 18.
-FROM node:22-bookworm-slim AS node
+FROM ${NODE_IMAGE} AS node
 
 FROM chef AS ui
 ARG FEATURES="gateway auth user task notification worker ui"
@@ -65,15 +81,24 @@ RUN set -eu; mkdir -p /ui-dist; \
     test -f ui/dist/index.html; \
     cp -r ui/dist/. /ui-dist/
 
-FROM debian:bookworm-slim AS runtime
+# A binary and bundle built outside the image (SHELL_FROM=prebuilt, UI_FROM=prebuilt): the shell
+# binary at prebuilt/shell and the bundle (ui/dist's content) in prebuilt/ui/ of the build context.
+FROM scratch AS prebuilt
+COPY prebuilt/shell /usr/local/bin/shell
+COPY prebuilt/ui /ui-dist
+
+FROM ${SHELL_FROM} AS shell-binary
+FROM ${UI_FROM} AS ui-bundle
+
+FROM ${RUNTIME_IMAGE} AS runtime
 # ca-certificates for TLS to SMTP or Redis; curl for the compose health checks.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /srv/tessera --create-home \
       --shell /usr/sbin/nologin tessera
-COPY --from=builder /usr/local/bin/shell /usr/local/bin/shell
-COPY --from=ui /ui-dist /usr/local/share/tessera/ui
+COPY --from=shell-binary /usr/local/bin/shell /usr/local/bin/shell
+COPY --from=ui-bundle /ui-dist /usr/local/share/tessera/ui
 # Where the `ui` module finds the bundle (a process that does not serve the web app ignores it).
 ENV UI_DIR=/usr/local/share/tessera/ui
 # A writable working directory: MAIL_DIR (var/mail) is relative to it when SMTP_HOST is unset.

@@ -54,6 +54,8 @@ _dev-env:
       echo "# Written by 'just dev' on $(date -u +%FT%TZ). Local development only; never commit."
       echo "JWT_SECRET=$(secret)"
       echo "INTERNAL_JWT_SECRET=$(secret)"
+      # For the compose files only (their Postgres); the app reads it from the database URLs.
+      echo "POSTGRES_PASSWORD=$(secret)"
       for d in {{domains}}; do
         echo "$(echo "$d" | tr a-z A-Z)_DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_$d"
       done

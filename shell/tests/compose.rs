@@ -1,7 +1,7 @@
 //! The deployments as files: `compose.split.yml`, `compose.mono.yml`, `.env.example`, the
 //! `Dockerfile` and the `just split` script (`.ci/split`), checked against DESIGN.md's process
-//! interface and against the environment variables the code reads. Docker does not run on the CI
-//! machine, so these checks are what keeps the files honest.
+//! interface and against the environment variables the code reads. `just compose-test` also runs
+//! both compose files on Docker; these checks need no Docker and name the rule a file breaks.
 
 #![allow(
     clippy::unwrap_used,
@@ -252,6 +252,72 @@ fn the_split_services_tell_clients_apart_without_network_configuration() {
             );
         }
     }
+}
+
+/// Addresses a service pins (`ipv4_address`) that Docker may already have given to a container
+/// started earlier: each must lie in its network's subnet and outside the `ip_range` Docker
+/// hands out dynamic addresses from (without an `ip_range`, the whole subnet). A pinned gateway
+/// that starts last otherwise fails with `Address already in use` (issue 16).
+fn pinned_address_clashes(doc: &Value) -> Vec<String> {
+    fn parse(cidr: &str) -> Option<(u32, u32)> {
+        let (ip, bits) = cidr.split_once('/').unwrap_or((cidr, "32"));
+        let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+        let bits: u32 = bits.parse().ok().filter(|b| *b <= 32)?;
+        let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+        Some((u32::from(ip) & mask, mask))
+    }
+    let within = |ip: &str, cidr: &str| match (parse(ip), parse(cidr)) {
+        (Some((ip, _)), Some((net, mask))) => ip & mask == net,
+        _ => false,
+    };
+    let mut clashes = Vec::new();
+    for (name, svc) in doc["services"].as_mapping().into_iter().flatten() {
+        let name = name.as_str().unwrap_or_default();
+        for (network, settings) in svc["networks"].as_mapping().into_iter().flatten() {
+            let Some(ip) = settings["ipv4_address"].as_str() else {
+                continue;
+            };
+            let network = network.as_str().unwrap_or_default();
+            let pools = doc["networks"][network]["ipam"]["config"].as_sequence();
+            let pool = pools
+                .into_iter()
+                .flatten()
+                .find(|p| p["subnet"].as_str().is_some_and(|s| within(ip, s)));
+            match pool {
+                None => clashes.push(format!("{name}: {ip} is in no subnet of `{network}`")),
+                Some(pool) => {
+                    let dynamic = pool["ip_range"].as_str().or(pool["subnet"].as_str());
+                    if dynamic.is_some_and(|range| within(ip, range)) {
+                        clashes.push(format!(
+                            "{name}: {ip} can be given to another container of `{network}` \
+                             first (set an ip_range that leaves it out)"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    clashes
+}
+
+#[test]
+fn no_pinned_address_can_be_taken_by_another_container() {
+    for compose in [Compose::split(), Compose::mono()] {
+        let clashes = pinned_address_clashes(&compose.doc);
+        assert!(clashes.is_empty(), "{}: {clashes:?}", compose.file);
+    }
+    // The check itself, on the layout that failed: the gateway pinned inside the dynamic range,
+    // then the same with an ip_range that leaves its address out.
+    let pinned = |ipam: &str| -> Value {
+        yaml_serde::from_str(&format!(
+            "services:\n  auth: {{}}\n  gateway:\n    networks:\n      default:\n        \
+             ipv4_address: 172.30.40.10\nnetworks:\n  default:\n    ipam:\n      config:\n        \
+             - {{subnet: 172.30.40.0/24{ipam}}}\n"
+        ))
+        .unwrap()
+    };
+    assert_eq!(pinned_address_clashes(&pinned("")).len(), 1);
+    assert!(pinned_address_clashes(&pinned(", ip_range: 172.30.40.128/25")).is_empty());
 }
 
 #[test]
@@ -673,6 +739,31 @@ fn redis_keeps_an_append_only_file() {
 }
 
 #[test]
+fn the_image_compiles_the_binary_and_bundle_unless_told_to_take_them_prebuilt() {
+    let dockerfile = read("Dockerfile");
+    // A `# syntax=` line makes BuildKit fetch a frontend image, which fails without a registry.
+    assert!(
+        !dockerfile.lines().any(|l| l.starts_with("# syntax=")),
+        "Dockerfile: no `# syntax=` line (see its header)"
+    );
+    for line in [
+        // Production compiles both in the image; CI (.ci/compose-test) names `prebuilt`.
+        "ARG SHELL_FROM=builder",
+        "ARG UI_FROM=ui",
+        "FROM ${SHELL_FROM} AS shell-binary",
+        "FROM ${UI_FROM} AS ui-bundle",
+        "COPY --from=shell-binary /usr/local/bin/shell /usr/local/bin/shell",
+        "FROM scratch AS prebuilt",
+    ] {
+        assert!(dockerfile.contains(line), "Dockerfile: missing `{line}`");
+    }
+    assert!(
+        dockerfile.contains("cp target/release/shell /usr/local/bin/shell"),
+        "Dockerfile: the builder stage leaves the binary where the runtime stage takes it"
+    );
+}
+
+#[test]
 fn each_container_is_built_with_the_modules_it_runs() {
     let split = Compose::split();
     for app in split_apps() {
@@ -793,7 +884,8 @@ fn the_web_app_is_built_into_the_image_and_served_on_its_port() {
         "Dockerfile: wasm-bindgen-cli must be installed without --locked (TOOLS.md)"
     );
     for line in [
-        format!("COPY --from=ui /ui-dist {UI_BUNDLE}"),
+        // The `ui` stage unless UI_FROM names another (see the next test).
+        format!("COPY --from=ui-bundle /ui-dist {UI_BUNDLE}"),
         format!("ENV UI_DIR={UI_BUNDLE}"),
     ] {
         assert!(dockerfile.contains(&line), "Dockerfile: missing `{line}`");
