@@ -7,6 +7,13 @@
 //!   their own database, the worker calling notification over HTTP with a service token, and
 //!   the gateway proxying to all four. Each process binds port 0 and the harness reads the
 //!   address from its log; every log line is kept for assertions.
+//! - [`Kind::External`]: a deployment the suite did not start, found at `TESSERA_E2E_URL` (the
+//!   compose files, brought up by `just compose-test`). Its mail catcher is `TEST_MAIL_API`,
+//!   its Redis `TEST_REDIS_URL` with the prefix `TESSERA_E2E_REDIS_PREFIX` (default `tessera`;
+//!   read only, for "has the worker settled"), its auth database
+//!   `TESSERA_E2E_AUTH_DATABASE_URL` (for the admin CLI), and `JWT_SECRET` /
+//!   `INTERNAL_JWT_SECRET` its secrets (for tests that mint tokens). Only the scenarios that
+//!   need no settings of their own run against it; the suite neither changes nor stops it.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -38,6 +45,18 @@ pub enum Kind {
     Single,
     /// Six processes.
     Split,
+    /// Running elsewhere, at `TESSERA_E2E_URL`.
+    External,
+}
+
+/// The variable naming the gateway of an external deployment.
+pub const EXTERNAL_URL: &str = "TESSERA_E2E_URL";
+
+/// The value of `name`, which an external deployment needs.
+fn external_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: an external deployment's tests need it (see deploy.rs)")
+    })
 }
 
 /// Every domain, in mount order.
@@ -69,11 +88,19 @@ pub struct Deployment {
 enum Inner {
     Single(Option<Box<TestApp>>),
     Split(Split),
+    External,
 }
 
 impl Deployment {
     /// Starts `kind` with the suite's defaults plus `overrides`.
     pub async fn start(kind: Kind, overrides: &[(&str, &str)]) -> Deployment {
+        if kind == Kind::External {
+            assert!(
+                overrides.is_empty(),
+                "an external deployment runs with its own settings: {overrides:?}"
+            );
+            return Deployment::external().await;
+        }
         let mut env: Vec<(String, String)> = vec![
             ("JWT_SECRET".into(), random_hex(32)),
             ("INTERNAL_JWT_SECRET".into(), random_hex(32)),
@@ -86,22 +113,8 @@ impl Deployment {
             env.retain(|(name, _)| name != k);
             env.push(((*k).to_owned(), (*v).to_owned()));
         }
-        let settings = Env::from_pairs(env.clone())
-            .redis()
-            .expect("redis settings");
-        let redis = tessera_app::redis::connect(&settings).await.expect("redis");
-        redis.wait_for_connect().await.expect("redis up");
-        let queue = Queue::new(
-            redis.clone(),
-            settings.clone(),
-            QueueSettings::default(),
-            None,
-        );
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("client");
+        let (redis, queue, prefix) = connect_queue(&env).await;
+        let client = http_client();
         let (base, inner) = match kind {
             Kind::Single => {
                 let pairs: Vec<(&str, &str)> =
@@ -120,6 +133,7 @@ impl Deployment {
                 let split = Split::start(&env).await;
                 (split.url("gateway"), Inner::Split(split))
             }
+            Kind::External => unreachable!("returned above"),
         };
         let deployment = Deployment {
             base,
@@ -127,8 +141,38 @@ impl Deployment {
             env,
             queue,
             redis,
-            prefix: settings.prefix.clone(),
+            prefix,
             inner,
+        };
+        deployment.wait_ready().await;
+        deployment
+    }
+
+    /// The deployment at `TESSERA_E2E_URL` (see the module's documentation).
+    async fn external() -> Deployment {
+        let base = external_var(EXTERNAL_URL).trim_end_matches('/').to_owned();
+        let mut env: Vec<(String, String)> = vec![
+            ("REDIS_URL".into(), redis_url()),
+            (
+                "REDIS_PREFIX".into(),
+                std::env::var("TESSERA_E2E_REDIS_PREFIX").unwrap_or_else(|_| "tessera".into()),
+            ),
+        ];
+        for name in ["JWT_SECRET", "INTERNAL_JWT_SECRET"] {
+            if let Ok(value) = std::env::var(name) {
+                env.push((name.to_owned(), value));
+            }
+        }
+        let (redis, queue, prefix) = connect_queue(&env).await;
+        let client = http_client();
+        let deployment = Deployment {
+            base,
+            client,
+            env,
+            queue,
+            redis,
+            prefix,
+            inner: Inner::External,
         };
         deployment.wait_ready().await;
         deployment
@@ -154,11 +198,11 @@ impl Deployment {
     pub fn split(&mut self) -> &mut Split {
         match &mut self.inner {
             Inner::Split(s) => s,
-            Inner::Single(_) => panic!("not a split deployment"),
+            Inner::Single(_) | Inner::External => panic!("not a split deployment"),
         }
     }
 
-    /// Stops everything and removes the Redis keys.
+    /// Stops everything and removes the Redis keys (an external deployment is left as it is).
     pub async fn stop(mut self) {
         match &mut self.inner {
             Inner::Single(app) => {
@@ -167,6 +211,7 @@ impl Deployment {
                 }
             }
             Inner::Split(split) => split.stop_all().await,
+            Inner::External => return,
         }
         delete_prefix(&self.redis, &self.prefix).await;
     }
@@ -269,8 +314,34 @@ impl Deployment {
         match &self.inner {
             Inner::Single(app) => app.as_ref().expect("running").database_url("auth"),
             Inner::Split(s) => s.databases["auth"].url.clone(),
+            Inner::External => external_var("TESSERA_E2E_AUTH_DATABASE_URL"),
         }
     }
+}
+
+/// Redis, the job queue on it and the key prefix, as `env` names them.
+async fn connect_queue(env: &[(String, String)]) -> (fred::prelude::Client, Queue, String) {
+    let settings = Env::from_pairs(env.to_vec())
+        .redis()
+        .expect("redis settings");
+    let redis = tessera_app::redis::connect(&settings).await.expect("redis");
+    redis.wait_for_connect().await.expect("redis up");
+    let queue = Queue::new(
+        redis.clone(),
+        settings.clone(),
+        QueueSettings::default(),
+        None,
+    );
+    (redis, queue, settings.prefix)
+}
+
+/// A client that follows no redirects.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
 }
 
 /// One `shell` process of the split deployment.

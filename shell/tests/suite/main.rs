@@ -5,6 +5,10 @@
 //! failures, the proxy's streaming, logs of separate processes).
 //!
 //! The SMTP catcher is shared by every test, so each test uses its own addresses.
+//!
+//! `external::<name>` runs a scenario against a deployment the suite did not start
+//! (`deploy::Kind::External`, at `TESSERA_E2E_URL`): ignored unless asked for, as
+//! `just compose-test` does for both compose files (`--run-ignored only`).
 #![cfg(all(
     feature = "gateway",
     feature = "auth",
@@ -50,6 +54,43 @@ macro_rules! both {
         }
     };
 }
+
+/// Declares each scenario `name(Kind::External)`, ignored unless asked for.
+macro_rules! external {
+    ($($module:ident: $($name:ident),* $(,)?;)*) => {
+        mod external {
+            $($(
+                #[tokio::test]
+                #[ignore = "needs a running deployment at TESSERA_E2E_URL (just compose-test)"]
+                async fn $name() {
+                    crate::$module::$name(crate::deploy::Kind::External).await;
+                }
+            )*)*
+        }
+    };
+}
+
+// The scenarios that need no settings of their own (rate limits, CORS, throttles are the
+// deployment's) and nothing behind the gateway but what an operator has: its URL, the mail
+// catcher, Redis (read only), the auth database (the admin CLI) and the secrets.
+external!(
+    flows:
+        first_task_brings_an_in_app_notification_and_the_only_welcome_email,
+        completing_a_task_notifies_in_app_and_sends_the_congratulations_email,
+        forgot_password_mails_a_reset_link_that_works,
+        a_registration_becomes_a_profile_with_its_name,
+        an_admin_promoted_by_the_cli_lists_and_deletes_users,
+        the_stream_pushes_new_notifications;
+    contract:
+        length_limits_count_the_text_as_sent;
+    edge:
+        protected_routes_need_an_access_token,
+        the_internal_send_route_is_not_routed,
+        request_ids_are_kept_or_generated;
+);
+// Not `docs_and_the_openapi_document_are_served`: CI's image carries the debug binary, whose
+// Swagger UI files (rust-embed) are read from the build folder at run time, so /docs/ answers
+// 404 there; a release image embeds them.
 
 mod flow {
     both!(flows:
