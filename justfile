@@ -66,12 +66,21 @@ _dev-env:
     echo "wrote .env with new random secrets"
 
 # Every check and every test: formatting, lints, feature builds, wasm wire types, schema drift, all
-# tests (both deployments), the web app in Chromium (both deployments), then the bounded contract
-# run (schemathesis and Swagger UI in Chromium).
+# tests (both deployments), the web app in Chromium (both deployments), both compose files run
+# for real, then the bounded contract run (schemathesis and Swagger UI in Chromium).
 test: services check schema-check deploy-check
     cargo nextest run --workspace --all-features --profile ci
     {{just_executable()}} ui-test
+    {{just_executable()}} compose-test
     {{just_executable()}} fuzz-ci
+
+# Needs root (installs docker.io, Compose v2 and buildx on first use, starts dockerd if it is down).
+# Run compose.mono.yml, then compose.split.yml, on Docker with local stand-in images: `--wait` until
+# healthy, the e2e suite's external scenarios through :4000, mail and web app checks, `down -v`.
+# `just compose-test --only split` runs one (see .ci/compose-test).
+[positional-arguments]
+compose-test *args: services
+    .ci/compose-test "$@"
 
 # ui/build.sh needs `npm ci` in ui/ and wasm-bindgen-cli at Cargo.lock's version (ui/README.md).
 # Build the web app's release bundle into ui/dist: wasm under its size budget, CSS, hashed names, .gz/.br.
