@@ -430,6 +430,10 @@ impl ServiceClient {
         if let Some(id) = request_id.and_then(RequestId::accept) {
             request = request.header(REQUEST_ID.as_str(), id.0);
         }
+        // The caller's trace (the job's span, in the worker) continues in the called service.
+        for (name, value) in crate::trace::outgoing() {
+            request = request.header(name, value);
+        }
         if let Some(body) = body {
             let bytes = serde_json::to_vec(body).map_err(|e| build(e.into()))?;
             request = request.header(CONTENT_TYPE, "application/json").body(bytes);

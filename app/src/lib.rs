@@ -29,6 +29,7 @@ pub mod telemetry;
 pub mod testkit;
 pub mod throttle;
 pub mod tokens;
+pub mod trace;
 pub mod web_ui;
 
 pub use tessera_contracts as contracts;

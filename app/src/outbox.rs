@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::db::DbPool;
 use crate::platform_schema::outbox;
 use crate::queue::{Job, Queue};
+use crate::trace::TraceContext;
 
 /// The channel the `outbox` insert trigger notifies.
 pub const NOTIFY_CHANNEL: &str = "tessera_outbox";
@@ -49,12 +50,16 @@ pub async fn enqueue<T: Serialize + ?Sized>(
     let payload = serde_json::to_value(payload)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let id = Uuid::now_v7();
+    // The request's trace goes with the event, so the job it becomes joins that trace.
+    let trace = crate::trace::current();
     diesel::insert_into(outbox::table)
         .values((
             outbox::id.eq(id),
             outbox::topic.eq(topic),
             outbox::payload.eq(payload),
             outbox::request_id.eq(request_id),
+            outbox::traceparent.eq(trace.as_ref().map(|t| t.traceparent.as_str())),
+            outbox::tracestate.eq(trace.as_ref().and_then(|t| t.tracestate.as_deref())),
         ))
         .execute(conn)
         .await?;
@@ -142,6 +147,10 @@ struct ClaimedRow {
     payload: serde_json::Value,
     #[diesel(sql_type = Nullable<Text>)]
     request_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    traceparent: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    tracestate: Option<String>,
     #[diesel(sql_type = Timestamptz)]
     created_at: DateTime<Utc>,
 }
@@ -248,6 +257,10 @@ impl OutboxRelay {
                 attempt: 1,
                 deferrals: 0,
                 request_id: row.request_id.clone(),
+                trace: row.traceparent.clone().map(|traceparent| TraceContext {
+                    traceparent,
+                    tracestate: row.tracestate.clone(),
+                }),
                 created_at: row.created_at,
             };
             let queue = self.queue.clone();
@@ -345,7 +358,7 @@ impl OutboxRelay {
                  ORDER BY created_at \
                  LIMIT $1 \
                  FOR UPDATE SKIP LOCKED) \
-             RETURNING id, topic, payload, request_id, created_at",
+             RETURNING id, topic, payload, request_id, traceparent, tracestate, created_at",
         )
         .bind::<Int8, _>(self.settings.batch)
         .bind::<Double, _>(self.settings.lease.as_secs_f64())

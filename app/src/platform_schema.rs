@@ -11,6 +11,8 @@ diesel::table! {
         locked_until -> Nullable<Timestamptz>,
         sent_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        traceparent -> Nullable<Text>,
+        tracestate -> Nullable<Text>,
     }
 }
 

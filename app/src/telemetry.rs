@@ -4,6 +4,8 @@
 //! request's root span, turns any error (including actix's own bare 404/405) into problem+json
 //! with `instance` and `requestId`, records the Prometheus series, and writes one log line per
 //! request. Only the path is logged, never the query string (`?access_token=` lives there).
+//! The request's span continues an incoming W3C `traceparent` and carries its `trace_id` into
+//! every log line inside it ([`crate::trace`]).
 
 use std::time::Instant;
 
@@ -23,22 +25,38 @@ use crate::error::{problem_for_status, problem_response};
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Installs the global tracing subscriber. `RUST_LOG` filters (default `info`).
+/// Installs the global tracing subscriber, without traces. `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {
+    init(format, None);
+}
+
+/// Installs the global tracing subscriber: log lines in `format`, filtered by `RUST_LOG`
+/// (default `info`), and, given a tracer, the bridge that turns spans into OpenTelemetry spans
+/// ([`crate::trace`]).
+pub fn init(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::SdkTracer>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true);
-    // A second init (tests embedding the server) is harmless; ignore the error.
-    let _ = match format {
-        LogFormat::Json => builder
+    let fmt = tracing_subscriber::fmt::layer().with_target(true);
+    let fmt = match format {
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
-        LogFormat::Pretty => builder.try_init(),
+            .boxed(),
+        LogFormat::Pretty => fmt.boxed(),
     };
+    // Log lines inside a span also become its span events, so an exported trace shows them.
+    let traces = tracer.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    // A second init (tests embedding the server) is harmless; ignore the error.
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(traces)
+        .with(filter)
+        .try_init();
 }
 
 /// The id of the current request, in its extensions; also what outgoing calls and jobs carry.
@@ -165,7 +183,19 @@ pub async fn telemetry(
     let method = req.method().to_string();
     let path = req.path().to_owned();
 
-    let span = tracing::info_span!("http_request", request_id = %request_id.0, http.method = %method, http.path = %path);
+    let span = tracing::info_span!(
+        "http_request",
+        request_id = %request_id.0,
+        trace_id = tracing::field::Empty,
+        http.method = %method,
+        http.path = %path,
+        otel.kind = "server",
+    );
+    // Continues the caller's trace (the gateway's, or the client's at the edge) when it sent a
+    // valid `traceparent`; the context is used as the span's parent and for nothing else.
+    crate::trace::continue_trace(&span, |name| {
+        req.headers().get(name).and_then(|v| v.to_str().ok())
+    });
     let mut res = match next.call(req).instrument(span.clone()).await {
         Ok(res) => res.map_into_boxed_body(),
         // An inner middleware failed and took the request with it: answer through the error

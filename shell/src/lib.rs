@@ -6,6 +6,7 @@ use tessera_app::config::{Env, HttpSettings, LogFormat};
 use tessera_app::module::Domain;
 use tessera_app::queue::{Queue, QueueSettings, ReplaySelector};
 use tessera_app::server;
+use tessera_app::trace::{TraceSettings, Tracer};
 use tessera_app::web_ui::{self, UiSettings};
 
 mod openapi;
@@ -232,6 +233,19 @@ pub fn default_port(selection: &Selection) -> u16 {
     }
 }
 
+/// The `service.name` of a process's spans unless `OTEL_SERVICE_NAME` says otherwise: the module
+/// it runs when it runs one (`gateway`, `task`), else `tessera`.
+pub fn service_name(selection: &Selection) -> &'static str {
+    match (selection.gateway, selection.domains.as_slice()) {
+        (true, []) => "gateway",
+        (false, [one]) => one.name,
+        _ if !selection.gateway && selection.domains.is_empty() && selection.ui != UiMount::No => {
+            "ui"
+        }
+        _ => "tessera",
+    }
+}
+
 fn log_format(env: &Env) -> LogFormat {
     env.parse_or("LOG_FORMAT", LogFormat::Json)
         .unwrap_or(LogFormat::Json)
@@ -257,8 +271,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             server::migrate(&env, &selection.domains).await
         }
         Command::Serve { services } => {
-            tessera_app::telemetry::init_logging(log_format(&env));
             let selection = select(&services)?;
+            // Spans get trace ids always; they are exported only when an OTLP endpoint is set.
+            let traces = TraceSettings::from_env(&env, service_name(&selection))?;
+            let tracer = Tracer::new(&traces)?;
+            tessera_app::telemetry::init(log_format(&env), Some(tracer.tracer()));
+            if let Some(endpoint) = &traces.endpoint {
+                tracing::info!(
+                    endpoint = %tessera_app::config::redact_url(endpoint),
+                    service_name = %traces.service_name,
+                    "exporting traces over OTLP/HTTP"
+                );
+            }
             // The web app first: a missing bundle or a bad API_GATEWAY_URL fails before any
             // migration runs.
             let ui = match ui_settings(&env, selection.ui)? {
@@ -291,6 +315,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             tokio::join!(stop_api, stop_ui);
+            // Last: the spans of the requests and jobs that shutdown let finish.
+            tracer.shutdown().await;
             Ok(())
         }
         Command::Admin {

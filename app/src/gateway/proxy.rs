@@ -205,7 +205,11 @@ fn request_headers(req: &HttpRequest, request_id: &RequestId) -> reqwest::header
             .map(HeaderValue::as_bytes),
     );
     for (name, value) in req.headers() {
-        if hop_only(name.as_str(), &named) || name == header::HOST || name == REQUEST_ID {
+        if hop_only(name.as_str(), &named)
+            || name == header::HOST
+            || name == REQUEST_ID
+            || crate::trace::is_trace_header(name.as_str())
+        {
             continue;
         }
         if let (Ok(n), Ok(v)) = (
@@ -244,6 +248,11 @@ fn request_headers(req: &HttpRequest, request_id: &RequestId) -> reqwest::header
     );
     set("x-forwarded-host", req.connection_info().host().to_owned());
     set("x-request-id", request_id.0.clone());
+    // The gateway's span is the upstream's parent (the client's own context, if any, is this
+    // span's parent already).
+    for (name, value) in crate::trace::outgoing() {
+        set(name, value);
+    }
     out
 }
 

@@ -495,12 +495,15 @@ impl GroupCtx {
             job.name = %job.name,
             job.attempt = job.attempt,
             request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
             queue.group = %self.group,
             queue.reclaimed = reclaimed,
+            otel.kind = "consumer",
         );
         if let Some(request_id) = &job.request_id {
             span.record("request_id", request_id.as_str());
         }
+        crate::trace::continue_job(&span, job.trace.as_ref());
         self.run_job(key, route, &entry_id, job)
             .instrument(span)
             .await;

@@ -32,6 +32,11 @@ pub struct Job {
     pub deferrals: u32,
     /// The id of the request that caused the job, for log correlation.
     pub request_id: Option<String>,
+    /// The trace of the request that caused the job, which the job's span continues. Absent in
+    /// entries written before it existed and for jobs caused outside a trace: those start a
+    /// trace of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceContext>,
     /// When the job was first created.
     pub created_at: DateTime<Utc>,
 }
@@ -46,6 +51,7 @@ impl Job {
             attempt: 1,
             deferrals: 0,
             request_id: None,
+            trace: None,
             created_at: Utc::now(),
         }
     }
@@ -67,6 +73,7 @@ impl fmt::Debug for Job {
             .field("attempt", &self.attempt)
             .field("deferrals", &self.deferrals)
             .field("request_id", &self.request_id)
+            .field("trace", &self.trace)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -328,6 +335,32 @@ mod tests {
         }
         let back: Job = serde_json::from_value(json)?;
         assert_eq!(back, job);
+        Ok(())
+    }
+
+    #[test]
+    fn the_trace_context_round_trips_and_its_absence_reads_as_none() -> anyhow::Result<()> {
+        let mut job = Job::new("task.created", serde_json::json!({}));
+        job.trace = Some(crate::trace::TraceContext {
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+            tracestate: None,
+        });
+        let json = serde_json::to_value(&job)?;
+        assert_eq!(
+            json["trace"]["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(serde_json::from_value::<Job>(json)?, job);
+        // An entry written before the field existed.
+        let old: Job = serde_json::from_value(serde_json::json!({
+            "id": Uuid::now_v7(),
+            "name": "task.created",
+            "data": {},
+            "attempt": 1,
+            "requestId": "r-1",
+            "createdAt": "2026-01-01T00:00:00Z",
+        }))?;
+        assert_eq!(old.trace, None);
         Ok(())
     }
 

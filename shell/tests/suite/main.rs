@@ -32,6 +32,7 @@ mod edge;
 mod flows;
 mod session;
 mod split_only;
+mod traces;
 
 /// Declares each scenario `name(kind)` once per deployment.
 macro_rules! both {

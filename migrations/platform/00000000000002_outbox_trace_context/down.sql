@@ -1,0 +1,3 @@
+ALTER TABLE outbox
+    DROP COLUMN tracestate,
+    DROP COLUMN traceparent;
