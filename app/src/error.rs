@@ -49,6 +49,17 @@ pub enum ApiError {
     /// A unique conflict (409).
     #[error("{0}")]
     Conflict(String),
+    /// The resource existed and is gone for good (410): a caller's retry can never succeed.
+    /// Its problem type is the domain's own (`urn:tessera:problem:<kind>`).
+    #[error("{detail}")]
+    Gone {
+        /// The problem type's last part (`recipient-gone`).
+        kind: &'static str,
+        /// The problem's title (`Recipient gone`).
+        title: &'static str,
+        /// What is gone.
+        detail: String,
+    },
     /// The body is over the limit (413).
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -136,6 +147,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::RequestTimeout { .. } => ("request-timeout", "Request timeout"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::Gone { kind, title, .. } => (kind, title),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType(_) => {
                 ("unsupported-media-type", "Unsupported media type")
@@ -211,6 +223,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -2,8 +2,12 @@
 //!
 //! A domain crate exposes one [`Domain`] descriptor (a `const`): its name, its migrations, its
 //! OpenAPI document and a constructor. The constructor gets a [`Platform`] (config, tokens, Redis,
-//! the queue, metrics) and returns a [`Module`]: routes, readiness checks, job subscriptions and
+//! the queue, metrics) and returns a [`Module`]: routes, its [`Database`], job subscriptions and
 //! background tasks. `shell` mounts any subset of modules into one actix `App`.
+//!
+//! A domain names its database once ([`Platform::database`]) and hands the handle back through
+//! [`Module::database`]; the server derives the rest from it: the `/ready` check, the pool gauge
+//! in `/metrics` and the outbox relay. The module's name is its [`Domain::name`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Env};
 use crate::db::{DbPool, MigrationSet, PoolSettings, build_pool};
+use crate::outbox::{OutboxRelay, RelaySettings};
 use crate::queue::{Queue, Subscription};
 use crate::redis::RedisSettings;
 use crate::telemetry::Metrics;
@@ -39,15 +44,20 @@ pub struct Domain {
     pub build: BuildFn,
 }
 
-/// A mounted domain: what it adds to the HTTP app and to the process.
+/// A mounted domain: what it adds to the HTTP app and to the process. Its name is the
+/// [`Domain::name`] it was built from.
 pub trait Module: Send + Sync + 'static {
-    /// The module name (`auth`).
-    fn name(&self) -> &'static str;
-
     /// Adds the module's routes.
     fn configure(&self, cfg: &mut web::ServiceConfig);
 
-    /// Checks `/ready` runs for this module (its database, its dependencies).
+    /// The domain's database, if it has one. The server derives from it the `/ready` check
+    /// (`database:<domain>`), the pool gauge in `/metrics` and, unless the handle says the
+    /// domain emits no events, the outbox relay.
+    fn database(&self) -> Option<&Database> {
+        None
+    }
+
+    /// Checks `/ready` runs for this module besides its database (its other dependencies).
     fn ready_checks(&self) -> Vec<ReadyCheck> {
         Vec::new()
     }
@@ -57,15 +67,86 @@ pub trait Module: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// Long-running tasks (the outbox relay) that stop when `shutdown` is cancelled.
+    /// Long-running tasks of its own (the outbox relay is not one: the server runs it) that
+    /// stop when `shutdown` is cancelled.
     fn background(&self, shutdown: CancellationToken) -> Vec<BoxFuture<()>> {
         let _ = shutdown;
         Vec::new()
     }
+}
 
-    /// Database pools, for the pool gauges in `/metrics`.
-    fn pools(&self) -> Vec<(&'static str, DbPool)> {
-        Vec::new()
+/// Every check `/ready` runs for `module`: its database's, then its own.
+pub fn ready_checks(module: &dyn Module) -> Vec<ReadyCheck> {
+    let mut checks: Vec<ReadyCheck> = module
+        .database()
+        .map(Database::ready_check)
+        .into_iter()
+        .collect();
+    checks.extend(module.ready_checks());
+    checks
+}
+
+/// One domain's database: its name, URL and pool, and what its outbox relay needs. Made by
+/// [`Platform::database`]; cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct Database {
+    domain: &'static str,
+    url: String,
+    pool: DbPool,
+    queue: Queue,
+    relay: Option<RelaySettings>,
+}
+
+impl std::fmt::Debug for Database {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("domain", &self.domain)
+            .field("url", &crate::config::redact_url(&self.url))
+            .field("relay", &self.relay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// The domain that owns it (`task`).
+    pub fn domain(&self) -> &'static str {
+        self.domain
+    }
+
+    /// The connection pool, for the domain's use cases.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Relays the outbox with `settings` instead of the defaults (to redact a secret, say).
+    pub fn with_relay(mut self, settings: RelaySettings) -> Self {
+        self.relay = Some(settings);
+        self
+    }
+
+    /// Runs no outbox relay: for a domain that writes no events, so no process holds a
+    /// listening connection to its database for nothing.
+    pub fn without_relay(mut self) -> Self {
+        self.relay = None;
+        self
+    }
+
+    /// The `/ready` check: the pool hands out a connection that answers `SELECT 1`.
+    pub fn ready_check(&self) -> ReadyCheck {
+        ReadyCheck::database(self.domain, self.pool.clone())
+    }
+
+    /// The relay that moves this database's outbox to the queue, unless the domain writes no
+    /// events.
+    pub fn relay(&self) -> Option<OutboxRelay> {
+        let settings = self.relay.clone()?;
+        Some(OutboxRelay::new(
+            self.pool.clone(),
+            self.url.clone(),
+            self.queue.clone(),
+            settings,
+        ))
     }
 }
 
@@ -140,14 +221,19 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// The database URL of `domain` from the environment.
-    pub fn database_url(&self, domain: &str) -> Result<String, ConfigError> {
-        self.env.database_url(domain, self.single_domain)
-    }
-
-    /// A pool for `url` with the platform's pool settings.
-    pub fn pool(&self, url: &str) -> DbPool {
-        build_pool(url, &self.pool_settings)
+    /// The database of `domain`: its URL from the environment (`<DOMAIN>_DATABASE_URL`), a pool
+    /// with the platform's pool settings, and an outbox relay with the default settings (see
+    /// [`Database::with_relay`] and [`Database::without_relay`]). Fails naming the variable
+    /// when it is missing.
+    pub fn database(&self, domain: &'static str) -> Result<Database, ConfigError> {
+        let url = self.env.database_url(domain, self.single_domain)?;
+        Ok(Database {
+            domain,
+            pool: build_pool(&url, &self.pool_settings),
+            url,
+            queue: self.queue.clone(),
+            relay: Some(RelaySettings::default()),
+        })
     }
 }
 

@@ -78,6 +78,16 @@ impl TrustedProxies {
             .map(TrustedProxies)
     }
 
+    /// Reads `TRUSTED_PROXIES` (none when unset); fails naming it when an entry is malformed.
+    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+        Self::parse(&env.list_or("TRUSTED_PROXIES", &[])).map_err(|reason| {
+            crate::config::ConfigError::Invalid {
+                name: "TRUSTED_PROXIES".to_owned(),
+                reason,
+            }
+        })
+    }
+
     /// Whether `ip` is a trusted proxy.
     pub fn trusts(&self, ip: &IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(ip))

@@ -212,11 +212,13 @@ pub async fn start(
     let mut pools = Vec::new();
     let mut subscriptions = Vec::new();
     for m in &modules {
-        checks.extend(m.ready_checks());
-        pools.extend(m.pools());
+        checks.extend(crate::module::ready_checks(m.as_ref()));
+        if let Some(db) = m.database() {
+            pools.push((db.domain(), db.pool().clone()));
+        }
         subscriptions.extend(m.subscriptions());
     }
-    let mut names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+    let mut names: Vec<&str> = domains.iter().map(|d| d.name).collect();
     if gateway.is_some() {
         names.insert(0, "gateway");
     }
@@ -254,6 +256,9 @@ pub async fn start(
         });
     }
     for m in &modules {
+        if let Some(relay) = m.database().and_then(|db| db.relay()) {
+            tasks.spawn(relay.run(shutdown.clone()));
+        }
         for task in m.background(shutdown.clone()) {
             tasks.spawn(task);
         }

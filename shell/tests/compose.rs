@@ -1228,7 +1228,8 @@ fn env_example_lists_exactly_the_variables_the_code_reads() {
 /// - the literal first argument of an `Env` accessor (`get`, `required`, `parse_or`,
 ///   `duration_or`, `positive_duration_or`, `secret`, `list_or`), or a `const NAME: &str =
 ///   "..."` passed there;
-/// - derived by `database_url("<domain>")` (`<DOMAIN>_DATABASE_URL`);
+/// - derived by `database_url("<domain>")` or `platform.database("<domain>")`
+///   (`<DOMAIN>_DATABASE_URL`);
 /// - a clap `env = "..."`, or the literal of `std::env::var(...)` / `option_env!(...)`;
 /// - passed to a function that forwards it to an accessor (`FORWARDING_CALLS`).
 ///
@@ -1247,6 +1248,7 @@ mod code {
         "secret",
         "list_or",
         "database_url",
+        "database",
     ];
 
     /// Accessor calls whose argument is a parameter, by file and argument, and why that is fine.
@@ -1262,7 +1264,7 @@ mod code {
             "Endpoint::from_env: its callers (FORWARDING_CALLS)",
         ),
         (
-            "domains/auth/src/lib.rs",
+            "domains/auth/src/service.rs",
             "var",
             "limit(): its callers (FORWARDING_CALLS)",
         ),
@@ -1279,7 +1281,7 @@ mod code {
         (
             "app/src/module.rs",
             "domain",
-            "each domain's platform.database_url(\"<domain>\")",
+            "each domain's platform.database(\"<domain>\")",
         ),
     ];
 
@@ -1287,7 +1289,7 @@ mod code {
     /// only file that calls them (when they are private).
     const FORWARDING_CALLS: &[(&str, usize, Option<&str>)] = &[
         ("Endpoint::from_env", 2, None),
-        ("limit", 2, Some("domains/auth/src/lib.rs")),
+        ("limit", 2, Some("domains/auth/src/service.rs")),
         ("service_url", 1, Some("app/src/gateway/mod.rs")),
     ];
 
@@ -1355,7 +1357,7 @@ mod code {
                     let arg = arg.trim_start_matches('&');
                     let value = literal(arg).or_else(|| consts.get(arg).map(String::as_str));
                     if let Some(value) = value {
-                        if *accessor == "database_url" {
+                        if matches!(*accessor, "database_url" | "database") {
                             let var = format!("{}_DATABASE_URL", value.to_ascii_uppercase());
                             read(var, src.line(at));
                         } else if super::is_var_name(value) {

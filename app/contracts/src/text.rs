@@ -1,8 +1,32 @@
-//! What counts as visible text, for titles and names that must say something.
+//! What counts as visible text, for titles and names that must say something; and the one rule
+//! every stored text follows, no U+0000 ([`refuse_nul`]).
 //!
 //! A title made only of zero-width spaces, word joiners, byte-order marks or soft hyphens looks
 //! exactly like a blank one in every list, so it is refused like one. The OpenAPI documents state
 //! the same rule as [`NOT_BLANK_PATTERN`]; the two must name the same characters.
+
+use crate::problem::FieldError;
+
+/// The message for text that contains U+0000.
+pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+/// Whether `text` holds U+0000 (see [`refuse_nul`]).
+pub fn contains_nul(text: &str) -> bool {
+    text.contains('\0')
+}
+
+/// Refuses `text` when it holds U+0000, naming `field`: PostgreSQL stores that character neither
+/// in `text` nor in `jsonb`, so every text a domain stores is checked here.
+pub fn refuse_nul(field: &str, text: &str) -> Result<(), FieldError> {
+    if contains_nul(text) {
+        Err(FieldError {
+            field: field.to_owned(),
+            message: NUL_MESSAGE.to_owned(),
+        })
+    } else {
+        Ok(())
+    }
+}
 
 /// Whether `c` shows nothing on its own: whitespace (Unicode `White_Space`), control characters
 /// (`Cc`), the invisible format characters (soft hyphen, zero-width space and joiners, bidi

@@ -271,6 +271,31 @@ impl Subscription {
         })
     }
 
+    /// [`Subscription::typed`] with the handler's state passed in: each job gets its own clone of
+    /// `state` (a domain's use cases), so a handler is a plain `async move` block:
+    ///
+    /// ```ignore
+    /// Subscription::typed_with(topics::USER_REGISTERED, CONSUMER, self.users.clone(),
+    ///     |users, job, event: UserRegistered| async move { users.on_registered(job.id, event).await })
+    /// ```
+    pub fn typed_with<S, E, Err, F, Fut>(
+        topic: &'static str,
+        group: impl Into<String>,
+        state: S,
+        handler: F,
+    ) -> Self
+    where
+        S: Clone + Send + Sync + 'static,
+        E: serde::de::DeserializeOwned + Send + 'static,
+        Err: Classify + std::error::Error + Send + Sync + 'static,
+        F: Fn(S, Job, E) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Err>> + Send + 'static,
+    {
+        Self::typed(topic, group, move |job, event| {
+            handler(state.clone(), job, event)
+        })
+    }
+
     /// Makes transient failures never dead-letter: once `max_attempts` is spent, a
     /// [`JobError::Retry`] keeps retrying with the capped backoff (each retry still counted and
     /// logged), and a job whose workers kept dying is run again instead of being given up.
@@ -411,5 +436,43 @@ mod tests {
         for bad in ["", "a:b", "a b", "a*", "ä"] {
             assert!(validate_name(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// The state handed to a `typed_with` handler, and what it should answer.
+    #[derive(Clone)]
+    struct Answer(Option<fn() -> crate::db::DbError>);
+
+    async fn run(sub: &Subscription, data: serde_json::Value) -> Result<(), JobError> {
+        (sub.handler)(Job::new("user.deleted", data)).await
+    }
+
+    #[tokio::test]
+    async fn a_typed_handler_dead_letters_bad_payloads_and_retries_or_defers_its_errors() {
+        #[derive(serde::Deserialize)]
+        struct Event {
+            #[expect(dead_code, reason = "only decoded")]
+            id: u32,
+        }
+        let sub = |answer: Option<fn() -> crate::db::DbError>| {
+            Subscription::typed_with(
+                "user.deleted",
+                "auth",
+                Answer(answer),
+                |answer: Answer, _job, _event: Event| async move {
+                    answer.0.map_or(Ok(()), |error| Err(error()))
+                },
+            )
+        };
+        let good = serde_json::json!({"id": 1});
+        assert!(run(&sub(None), good.clone()).await.is_ok());
+        // A payload that cannot decode never will: permanent, whatever the handler would say.
+        let bad = run(&sub(None), serde_json::json!({"id": "one"})).await;
+        assert!(matches!(bad, Err(JobError::Permanent(_))), "{bad:?}");
+        // The handler's errors are transient: an outage defers, anything else retries.
+        let down = sub(Some(|| crate::db::DbError::Unavailable("down".into())));
+        let down = run(&down, good.clone()).await;
+        assert!(matches!(down, Err(JobError::Unavailable(_))), "{down:?}");
+        let failed = run(&sub(Some(|| crate::db::DbError::NotFound)), good).await;
+        assert!(matches!(failed, Err(JobError::Retry(_))), "{failed:?}");
     }
 }

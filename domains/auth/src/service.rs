@@ -7,9 +7,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use sha2::{Digest, Sha256};
+use tessera_app::config::{ConfigError, Env};
 use tessera_app::db::{DbError, DbPool};
 use tessera_app::error::ApiError;
 use tessera_app::outbox;
+use tessera_app::queue::Classify;
 use tessera_app::throttle::{Limit, Throttle, Verdict};
 use tessera_app::tokens::Tokens;
 use tessera_contracts::events::{EmailSend, UserDeleted, UserRegistered, topics};
@@ -71,6 +73,18 @@ impl From<tessera_app::db::RunError> for AuthError {
     }
 }
 
+/// For the queue: a database that cannot be reached defers the job; any other failure
+/// retries it.
+impl Classify for AuthError {
+    fn is_unavailable(&self) -> bool {
+        match self {
+            AuthError::Db(db) => db.is_unavailable(),
+            AuthError::Internal(err) => err.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
@@ -126,6 +140,67 @@ pub struct AuthSettings {
     pub forgot_per_email: Limit,
     /// Password-reset requests per client IP.
     pub forgot_per_ip: Limit,
+}
+
+/// A per-key limit of `max` events per `window`, `max` read from `var`.
+fn limit(
+    env: &Env,
+    name: &'static str,
+    var: &str,
+    max: u64,
+    window: Duration,
+) -> Result<Limit, ConfigError> {
+    Ok(Limit {
+        name,
+        max: env.parse_or(var, max)?,
+        window,
+    })
+}
+
+impl AuthSettings {
+    /// Reads the auth domain's variables; fails naming the first malformed one.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        const QUARTER_HOUR: Duration = Duration::from_secs(900);
+        Ok(Self {
+            refresh_ttl: env
+                .duration_or("REFRESH_TOKEN_EXPIRES_IN", Duration::from_secs(7 * 86_400))?,
+            family_max_age: env
+                .duration_or("REFRESH_FAMILY_MAX_AGE", Duration::from_secs(30 * 86_400))?,
+            reset_ttl: env
+                .duration_or("PASSWORD_RESET_EXPIRES_IN", Duration::from_secs(30 * 60))?,
+            web_app_url: env
+                .get("WEB_APP_URL")
+                .unwrap_or("http://localhost:3000")
+                .to_owned(),
+            login_per_email: limit(
+                env,
+                "login-address-email",
+                "LOGIN_ATTEMPTS_PER_EMAIL",
+                10,
+                QUARTER_HOUR,
+            )?,
+            login_per_ip: limit(env, "login-ip", "LOGIN_ATTEMPTS_PER_IP", 100, QUARTER_HOUR)?,
+            login_per_account: limit(
+                env,
+                "login-account",
+                "LOGIN_SLOWDOWN_AFTER",
+                10,
+                QUARTER_HOUR,
+            )?,
+            login_max_delay: env.duration_or(
+                "LOGIN_MAX_DELAY",
+                tessera_app::gateway::DEFAULT_LOGIN_MAX_DELAY,
+            )?,
+            forgot_per_email: limit(
+                env,
+                "forgot-email",
+                "FORGOT_PASSWORD_PER_EMAIL",
+                3,
+                QUARTER_HOUR,
+            )?,
+            forgot_per_ip: limit(env, "forgot-ip", "FORGOT_PASSWORD_PER_IP", 20, QUARTER_HOUR)?,
+        })
+    }
 }
 
 /// Everything the use cases need.
@@ -321,8 +396,8 @@ impl Auth {
             .transaction::<_, AuthError, _>(async |conn| {
                 // Under the user's lock, the password checked above must still be the current
                 // one: a reset that committed meanwhile ends this login too.
-                store::lock_user(conn, user.id).await?;
-                match store::find_live_by_id(conn, user.id).await? {
+                store::lock_user(conn, UserId(user.id)).await?;
+                match store::find_live_by_id(conn, UserId(user.id)).await? {
                     Some(now) if now.password_hash == user.password_hash => {
                         self.issue_pair(conn, &now, family).await
                     }
@@ -356,7 +431,7 @@ impl Auth {
         // No token outlives its family.
         let expires_at = ttl_after(self.settings.refresh_ttl)
             .min(family_end(family, self.settings.family_max_age));
-        store::insert_refresh(conn, user.id, family, &sha256(&refresh), expires_at).await?;
+        store::insert_refresh(conn, UserId(user.id), family, &sha256(&refresh), expires_at).await?;
         let role = role_of(user);
         let access = self
             .tokens
@@ -385,7 +460,7 @@ impl Auth {
                 };
                 // Lock first, then read the token again: a reset, logout or deletion that
                 // committed while we waited is seen, and one that comes later waits for us.
-                store::lock_user(conn, found.user_id).await?;
+                store::lock_user(conn, UserId(found.user_id)).await?;
                 let Some(row) = store::find_refresh(conn, &hash).await? else {
                     return Ok(Err(AuthError::InvalidRefreshToken));
                 };
@@ -403,7 +478,7 @@ impl Auth {
                 {
                     return Ok(Err(AuthError::InvalidRefreshToken));
                 }
-                let Some(user) = store::find_live_by_id(conn, row.user_id).await? else {
+                let Some(user) = store::find_live_by_id(conn, UserId(row.user_id)).await? else {
                     store::revoke_family(conn, row.family_id).await?;
                     return Ok(Err(AuthError::InvalidRefreshToken));
                 };
@@ -425,7 +500,7 @@ impl Auth {
         conn.transaction::<_, AuthError, _>(async |conn| {
             if let Some(row) = store::find_refresh(conn, &sha256(token)).await? {
                 // Ordered with a refresh of the same family (see `store::lock_user`).
-                store::lock_user(conn, row.user_id).await?;
+                store::lock_user(conn, UserId(row.user_id)).await?;
                 store::revoke_family(conn, row.family_id).await?;
             }
             Ok(())
@@ -436,7 +511,7 @@ impl Auth {
     /// The caller's account as stored now.
     pub async fn me(&self, id: UserId) -> Result<MeResponse, AuthError> {
         let mut conn = self.pool.get().await?;
-        let user = store::find_live_by_id(&mut conn, id.0)
+        let user = store::find_live_by_id(&mut conn, id)
             .await?
             .ok_or(AuthError::AccountGone)?;
         Ok(MeResponse {
@@ -476,14 +551,14 @@ impl Auth {
         conn.transaction::<_, AuthError, _>(async |conn| {
             let user = store::find_live_by_email(conn, email.as_str()).await?;
             // Retires the user's older links; for an unknown address it matches nothing.
-            store::retire_resets(conn, user.as_ref().map_or(Uuid::nil(), |u| u.id)).await?;
+            store::retire_resets(conn, UserId(user.as_ref().map_or(Uuid::nil(), |u| u.id))).await?;
             let Some(user) = user else {
                 store::write_nothing(conn).await?;
                 return Ok(());
             };
             store::insert_reset(
                 conn,
-                user.id,
+                UserId(user.id),
                 &sha256(&token),
                 ttl_after(self.settings.reset_ttl),
             )
@@ -546,7 +621,7 @@ impl Auth {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, AuthError, _>(async |conn| {
             if tessera_app::inbox::claim(conn, "auth", job_id).await? {
-                store::mark_deleted(conn, event.user_id.0, event.deleted_at).await?;
+                store::mark_deleted(conn, event.user_id, event.deleted_at).await?;
             }
             Ok(())
         })

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tessera_contracts::UserId;
 use uuid::Uuid;
 
 use crate::schema::{password_resets, refresh_tokens, users};
@@ -65,9 +66,12 @@ pub async fn find_live_by_email(
 }
 
 /// The live account with this id.
-pub async fn find_live_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
+pub async fn find_live_by_id(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+) -> QueryResult<Option<User>> {
     users::table
-        .find(id)
+        .find(id.0)
         .filter(users::deleted_at.is_null())
         .select(User::as_select())
         .first(conn)
@@ -84,9 +88,9 @@ pub async fn find_live_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryRes
 /// reset runs is invisible to the reset's `UPDATE` and survives it. `FOR NO KEY UPDATE`
 /// conflicts with itself and with the `UPDATE users` of a reset or deletion, but not with the
 /// key-share lock of a token insert's foreign key.
-pub async fn lock_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+pub async fn lock_user(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<bool> {
     users::table
-        .find(id)
+        .find(id.0)
         .select(users::id)
         .for_no_key_update()
         .first::<Uuid>(conn)
@@ -96,7 +100,7 @@ pub async fn lock_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bo
 }
 
 /// Makes the live account with this e-mail an admin, returning its id; `None` when there is none.
-pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<Uuid>> {
+pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<UserId>> {
     diesel::update(
         users::table
             .filter(users::email.eq(email))
@@ -110,16 +114,17 @@ pub async fn promote(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<O
     .get_result(conn)
     .await
     .optional()
+    .map(|id| id.map(UserId))
 }
 
 /// Marks a user deleted (keeping the first deletion time) and revokes all their refresh tokens.
 pub async fn mark_deleted(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: UserId,
     at: DateTime<Utc>,
 ) -> QueryResult<()> {
     lock_user(conn, id).await?;
-    diesel::update(users::table.find(id).filter(users::deleted_at.is_null()))
+    diesel::update(users::table.find(id.0).filter(users::deleted_at.is_null()))
         .set((
             users::deleted_at.eq(at),
             users::updated_at.eq(diesel::dsl::now),
@@ -131,8 +136,8 @@ pub async fn mark_deleted(
 }
 
 /// Replaces a user's password hash.
-pub async fn set_password(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<()> {
-    diesel::update(users::table.find(id))
+pub async fn set_password(conn: &mut AsyncPgConnection, id: UserId, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id.0))
         .set((
             users::password_hash.eq(hash),
             users::updated_at.eq(diesel::dsl::now),
@@ -174,7 +179,7 @@ pub struct Family {
 /// Stores a refresh token's hash in a family.
 pub async fn insert_refresh(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     family: Family,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
@@ -182,7 +187,7 @@ pub async fn insert_refresh(
     diesel::insert_into(refresh_tokens::table)
         .values((
             refresh_tokens::id.eq(Uuid::now_v7()),
-            refresh_tokens::user_id.eq(user_id),
+            refresh_tokens::user_id.eq(user_id.0),
             refresh_tokens::family_id.eq(family.id),
             refresh_tokens::token_hash.eq(token_hash),
             refresh_tokens::expires_at.eq(expires_at),
@@ -236,11 +241,11 @@ pub async fn revoke_family(conn: &mut AsyncPgConnection, family_id: Uuid) -> Que
 /// Revokes every live token of a user.
 pub async fn revoke_all_for_user(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table
-            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::user_id.eq(user_id.0))
             .filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(diesel::dsl::now))
@@ -249,10 +254,10 @@ pub async fn revoke_all_for_user(
 }
 
 /// Retires a user's unused reset tokens, so only the link about to be sent works.
-pub async fn retire_resets(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<()> {
+pub async fn retire_resets(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<()> {
     diesel::update(
         password_resets::table
-            .filter(password_resets::user_id.eq(user_id))
+            .filter(password_resets::user_id.eq(user_id.0))
             .filter(password_resets::used_at.is_null()),
     )
     .set(password_resets::used_at.eq(diesel::dsl::now))
@@ -274,14 +279,14 @@ pub async fn write_nothing(conn: &mut AsyncPgConnection) -> QueryResult<()> {
 /// Stores a reset token (after [`retire_resets`]).
 pub async fn insert_reset(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::insert_into(password_resets::table)
         .values((
             password_resets::id.eq(Uuid::now_v7()),
-            password_resets::user_id.eq(user_id),
+            password_resets::user_id.eq(user_id.0),
             password_resets::token_hash.eq(token_hash),
             password_resets::expires_at.eq(expires_at),
         ))
@@ -307,7 +312,7 @@ pub async fn reset_is_live(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> Q
 pub async fn spend_reset(
     conn: &mut AsyncPgConnection,
     token_hash: &[u8],
-) -> QueryResult<Option<Uuid>> {
+) -> QueryResult<Option<UserId>> {
     diesel::update(
         password_resets::table
             .filter(password_resets::token_hash.eq(token_hash))
@@ -319,4 +324,5 @@ pub async fn spend_reset(
     .get_result(conn)
     .await
     .optional()
+    .map(|id| id.map(UserId))
 }

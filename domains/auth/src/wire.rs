@@ -291,12 +291,7 @@ pub fn parse_name(raw: &str) -> Result<String, FieldError> {
             message: "must be 1 to 100 characters".to_owned(),
         });
     }
-    if name.contains('\0') {
-        return Err(FieldError {
-            field: "name".to_owned(),
-            message: "must not contain the NUL character (U+0000)".to_owned(),
-        });
-    }
+    tessera_contracts::text::refuse_nul("name", name)?;
     Ok(name.to_owned())
 }
 

@@ -11,7 +11,7 @@ use tessera_app::module::BoxFuture;
 use tessera_contracts::notifications::{Notification, SendNotification};
 use tracing::Instrument;
 
-use crate::service::{NotificationError, Notifications, Reply};
+use crate::service::{NotificationError, Notifications};
 
 /// Calls the same use case as `POST /notifications/send`, with the same validation and
 /// idempotency, and reports failures as the HTTP adapter would have seen them. No token is
@@ -67,22 +67,17 @@ fn client_error(e: NotificationError) -> ClientError {
         reason: format!("answered {status}"),
         source: None,
     };
-    match Reply::from(e) {
-        Reply::Api(ApiError::Unavailable { retry_after, .. }) => unavailable(503, retry_after),
-        Reply::Api(ApiError::Internal(cause)) => {
+    match ApiError::from(e) {
+        ApiError::Unavailable { retry_after, .. } => unavailable(503, retry_after),
+        ApiError::Internal(cause) => {
             // No HTTP layer logs it in-process, so it is logged here, once.
             tracing::error!(error = format!("{cause:#}"), "notification send failed");
             unavailable(500, None)
         }
-        Reply::Api(api) => ClientError::Rejected {
+        api => ClientError::Rejected {
             service: NOTIFICATION_SERVICE,
             status: api.status_code().as_u16(),
             problem: Some(Box::new(api.problem())),
-        },
-        Reply::Problem(problem) => ClientError::Rejected {
-            service: NOTIFICATION_SERVICE,
-            status: problem.status,
-            problem: Some(Box::new(problem)),
         },
     }
 }

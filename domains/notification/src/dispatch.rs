@@ -25,6 +25,7 @@ use anyhow::Context as _;
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
 use tessera_app::config::{ConfigError, DEFAULT_SHUTDOWN_TIMEOUT, Env};
 use tessera_app::queue::{Jitter, SHUTDOWN_SETTLE_MARGIN, backoff_delay};
+use tessera_contracts::UserId;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -422,7 +423,7 @@ impl Dispatcher {
     /// Addresses, renders and sends one e-mail, the send bounded as a whole.
     async fn attempt(&self, row: &Claimed) -> Outcome {
         let recipient = match self.notifications.pool.get().await {
-            Ok(mut conn) => store::find_recipient(&mut conn, row.user_id).await,
+            Ok(mut conn) => store::find_recipient(&mut conn, UserId(row.user_id)).await,
             Err(e) => return Outcome::Retry(e.into()),
         };
         let recipient = match recipient {

@@ -32,14 +32,11 @@ pub use server::{DOMAIN, MIGRATIONS, openapi};
 #[cfg(feature = "server")]
 mod server {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use actix_web::web;
     use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-    use tessera_app::config::ConfigError;
-    use tessera_app::db::DbPool;
-    use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
-    use tessera_app::queue::{Classify, Subscription};
+    use tessera_app::module::{BoxFuture, Database, Domain, Module, Platform, ReadyCheck};
+    use tessera_app::queue::Subscription;
     use tessera_contracts::events::{UserDeleted, UserRegistered, topics};
     use utoipa::OpenApi;
 
@@ -47,8 +44,8 @@ mod server {
     use crate::dispatch::{DispatchSettings, Dispatcher, MailMetrics};
     use crate::live::Live;
     use crate::mail::Mailer;
-    use crate::routes::{OpenStreams, Streams};
-    use crate::service::{CONSUMER, NotificationError, Notifications, Settings};
+    use crate::routes::Streams;
+    use crate::service::{CONSUMER, Notifications, Settings};
 
     /// The notification database's migrations (`migrations/notification`).
     pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/notification");
@@ -87,146 +84,78 @@ mod server {
         notifications: Notifications,
         streams: Streams,
         dispatcher: Dispatcher,
+        db: Database,
     }
 
     async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
-        let env = &platform.env;
-        let url = platform.database_url("notification")?;
-        let heartbeat = env.duration_or("SSE_HEARTBEAT_INTERVAL", Duration::from_secs(15))?;
-        if heartbeat.is_zero() {
-            return Err(ConfigError::Invalid {
-                name: "SSE_HEARTBEAT_INTERVAL".to_owned(),
-                reason: "must be positive".to_owned(),
-            }
-            .into());
-        }
-        let max_per_user: usize = env.parse_or("SSE_MAX_STREAMS_PER_USER", 5)?;
-        if max_per_user == 0 {
-            return Err(ConfigError::Invalid {
-                name: "SSE_MAX_STREAMS_PER_USER".to_owned(),
-                reason: "must be positive".to_owned(),
-            }
-            .into());
-        }
+        // No outbox relay: this domain emits no events.
+        let db = platform.database("notification")?.without_relay();
         let live = Live::new(&platform)?;
-        let mailer = Mailer::from_env(env).await?;
-        let dispatch = DispatchSettings::from_env(env, &mailer)?;
+        let streams = Streams::from_env(&platform.env, live.clone())?;
+        let mailer = Mailer::from_env(&platform.env).await?;
+        let dispatch = DispatchSettings::from_env(&platform.env, &mailer)?;
         let notifications = Notifications {
-            pool: platform.pool(&url),
+            pool: db.pool().clone(),
             mailer,
-            live: live.clone(),
-            settings: Settings {
-                web_app_url: env
-                    .get("WEB_APP_URL")
-                    .unwrap_or("http://localhost:3000")
-                    .to_owned(),
-            },
+            live,
+            settings: Settings::from_env(&platform.env),
             mail_wake: Arc::default(),
         };
-        let dispatcher = Dispatcher::new(
-            notifications.clone(),
-            dispatch,
-            MailMetrics::new(&platform.metrics.registry)?,
-        );
+        let metrics = MailMetrics::new(&platform.metrics.registry)?;
+        let dispatcher = Dispatcher::new(notifications.clone(), dispatch, metrics);
         // A worker in this process calls the use case directly instead of over HTTP.
-        platform
-            .local
-            .provide_notification(Arc::new(InProcessNotificationClient::new(
-                notifications.clone(),
-            )));
+        let local = InProcessNotificationClient::new(notifications.clone());
+        platform.local.provide_notification(Arc::new(local));
         Ok(Arc::new(NotificationModule {
-            dispatcher,
             notifications,
-            streams: Streams {
-                live,
-                heartbeat,
-                max_per_user,
-                open: OpenStreams::default(),
-            },
+            streams,
+            dispatcher,
+            db,
         }))
     }
 
-    /// For the queue: a database that cannot be reached defers the job; any other failure
-    /// retries it. (The mail server is not on this path: the dispatcher sends e-mails.)
-    impl Classify for NotificationError {
-        fn is_unavailable(&self) -> bool {
-            match self {
-                NotificationError::Db(db) => db.is_unavailable(),
-                NotificationError::Internal(err) => err.is_unavailable(),
-                _ => false,
-            }
-        }
-    }
-
     impl Module for NotificationModule {
-        fn name(&self) -> &'static str {
-            "notification"
-        }
-
         fn configure(&self, cfg: &mut web::ServiceConfig) {
             cfg.app_data(web::Data::new(self.notifications.clone()))
                 .app_data(web::Data::new(self.streams.clone()))
                 .configure(crate::routes::configure);
         }
 
+        fn database(&self) -> Option<&Database> {
+            Some(&self.db)
+        }
+
         fn ready_checks(&self) -> Vec<ReadyCheck> {
-            // The mail server is not a condition: without it, in-app notifications still work
-            // and e-mails wait pending in the database until the dispatcher can send them.
-            let live = self.streams.live.clone();
-            vec![
-                ReadyCheck::database("notification", self.notifications.pool.clone()),
-                ReadyCheck {
-                    name: "live-feed".to_owned(),
-                    probe: std::sync::Arc::new(move || {
-                        let subscribed = live.is_subscribed();
-                        Box::pin(async move {
-                            if subscribed {
-                                Ok(())
-                            } else {
-                                Err("not subscribed yet".to_owned())
-                            }
-                        })
-                    }),
-                },
-            ]
+            vec![self.streams.live.ready_check()]
         }
 
         fn subscriptions(&self) -> Vec<Subscription> {
-            let n = self.notifications.clone();
-            let on_registered = Subscription::typed(
-                topics::USER_REGISTERED,
-                CONSUMER,
-                move |job, event: UserRegistered| {
-                    let n = n.clone();
-                    async move { n.on_registered(job.id, event).await }
-                },
-            );
-            // A deleted user's address and notifications must go: retried until it applies,
-            // never dead-lettered.
-            let n = self.notifications.clone();
-            let on_deleted = Subscription::typed(
-                topics::USER_DELETED,
-                CONSUMER,
-                move |job, event: UserDeleted| {
-                    let n = n.clone();
-                    async move { n.on_deleted(job.id, event).await }
-                },
-            )
-            .retry_forever();
-            vec![on_registered, on_deleted]
+            let n = &self.notifications;
+            vec![
+                Subscription::typed_with(
+                    topics::USER_REGISTERED,
+                    CONSUMER,
+                    n.clone(),
+                    |n, job, event: UserRegistered| async move { n.on_registered(job.id, event).await },
+                ),
+                // A deleted user's address and notifications must go: retried until it applies,
+                // never dead-lettered.
+                Subscription::typed_with(
+                    topics::USER_DELETED,
+                    CONSUMER,
+                    n.clone(),
+                    |n, job, event: UserDeleted| async move { n.on_deleted(job.id, event).await },
+                )
+                .retry_forever(),
+            ]
         }
 
         fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {
-            // No outbox relay: this domain emits no events. The mail dispatcher sends the
-            // e-mails `send` stored pending.
+            // The mail dispatcher sends the e-mails `send` stored pending.
             vec![
                 Box::pin(self.streams.live.clone().run(shutdown.clone())),
                 Box::pin(self.dispatcher.clone().run(shutdown)),
             ]
-        }
-
-        fn pools(&self) -> Vec<(&'static str, DbPool)> {
-            vec![("notification", self.notifications.pool.clone())]
         }
     }
 }

@@ -19,7 +19,7 @@ use fred::clients::SubscriberClient;
 use fred::prelude::{
     Builder, ClientLike, Config, EventInterface, PubsubInterface, ReconnectPolicy,
 };
-use tessera_app::module::Platform;
+use tessera_app::module::{Platform, ReadyCheck};
 use tessera_contracts::notifications::Notification;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -69,6 +69,26 @@ impl Live {
     /// Whether the live feed is subscribed (a readiness condition).
     pub fn is_subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Relaxed)
+    }
+
+    /// The `/ready` check `live-feed`: the feed is subscribed. (The mail server is not a
+    /// condition: without it, in-app notifications still work and e-mails wait pending in the
+    /// database until the dispatcher can send them.)
+    pub fn ready_check(&self) -> ReadyCheck {
+        let live = self.clone();
+        ReadyCheck {
+            name: "live-feed".to_owned(),
+            probe: Arc::new(move || {
+                let subscribed = live.is_subscribed();
+                Box::pin(async move {
+                    if subscribed {
+                        Ok(())
+                    } else {
+                        Err("not subscribed yet".to_owned())
+                    }
+                })
+            }),
+        }
     }
 
     /// Announces a stored notification to every process's streams. Best effort: when Redis is

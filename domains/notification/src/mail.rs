@@ -11,8 +11,6 @@ use lettre::{
     Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 use tessera_app::config::{ConfigError, Env};
-use tessera_contracts::notifications::templates;
-use tessera_contracts::problem::FieldError;
 
 /// The sender when `SMTP_FROM` is unset.
 pub const DEFAULT_FROM: &str = "Tessera <no-reply@tessera.local>";
@@ -25,132 +23,7 @@ pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The subject of an e-mail that has neither a template nor a subject of its own.
 const FALLBACK_SUBJECT: &str = "A notification from Tessera";
 
-/// A template `POST /notifications/send` can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Template {
-    /// `task-created`: the welcome e-mail for a user's first task.
-    TaskCreated,
-    /// `task-completed`: congratulations on a completed task.
-    TaskCompleted,
-    /// `password-reset`: the reset link.
-    PasswordReset,
-}
-
-impl Template {
-    /// The template with this name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            templates::TASK_CREATED => Some(Template::TaskCreated),
-            templates::TASK_COMPLETED => Some(Template::TaskCompleted),
-            templates::PASSWORD_RESET => Some(Template::PasswordReset),
-            _ => None,
-        }
-    }
-
-    /// Its name in the contract.
-    pub fn name(self) -> &'static str {
-        match self {
-            Template::TaskCreated => templates::TASK_CREATED,
-            Template::TaskCompleted => templates::TASK_COMPLETED,
-            Template::PasswordReset => templates::PASSWORD_RESET,
-        }
-    }
-
-    /// The variables that grant something to whoever reads them (the reset link is a password
-    /// in all but name): kept only until the e-mail went out, then removed from the stored row.
-    pub fn secret_variables(self) -> &'static [&'static str] {
-        match self {
-            Template::PasswordReset => &["resetUrl"],
-            Template::TaskCreated | Template::TaskCompleted => &[],
-        }
-    }
-
-    /// The subject of its e-mails (and the notification's, when the caller gives none).
-    pub fn subject(self) -> &'static str {
-        match self {
-            Template::TaskCreated => "Welcome to Tessera: your first task is in",
-            Template::TaskCompleted => "Congratulations, you completed a task",
-            Template::PasswordReset => "Reset your Tessera password",
-        }
-    }
-}
-
-/// The variables of a template, read from `SendNotification.data`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TemplateData {
-    /// The task's title (task templates).
-    pub title: Option<String>,
-    /// The task's page in the web app (task templates; the task list when absent).
-    pub task_url: Option<String>,
-    /// The reset link (`password-reset`, required there).
-    pub reset_url: Option<String>,
-    /// How long the reset link works (`password-reset`).
-    pub expires_in_minutes: Option<u64>,
-}
-
-impl TemplateData {
-    /// Reads and checks what `template` needs from `data`, naming the first bad value
-    /// (`data.resetUrl`). Unknown keys are ignored.
-    pub fn parse(template: Template, data: Option<&serde_json::Value>) -> Result<Self, FieldError> {
-        let bad = |field: &str, message: &str| FieldError {
-            field: format!("data.{field}"),
-            message: message.to_owned(),
-        };
-        let data = match data {
-            None | Some(serde_json::Value::Null) => &serde_json::Map::new(),
-            Some(serde_json::Value::Object(map)) => map,
-            Some(_) => {
-                return Err(FieldError {
-                    field: "data".to_owned(),
-                    message: "must be an object".to_owned(),
-                });
-            }
-        };
-        let text = |key: &str| -> Result<Option<String>, FieldError> {
-            match data.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
-                Some(serde_json::Value::String(s)) if s.chars().count() > 2000 => {
-                    Err(bad(key, "must be at most 2000 characters"))
-                }
-                Some(serde_json::Value::String(s)) => Ok(Some(s.trim().to_owned())),
-                Some(_) => Err(bad(key, "must be a string")),
-            }
-        };
-        // Only web links: a `javascript:` or `data:` URL must never become a button.
-        let link = |key: &str| -> Result<Option<String>, FieldError> {
-            match text(key)? {
-                Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
-                    Err(bad(key, "must be an http or https URL"))
-                }
-                other => Ok(other),
-            }
-        };
-        match template {
-            Template::TaskCreated | Template::TaskCompleted => Ok(Self {
-                title: text("title")?,
-                task_url: link("taskUrl")?,
-                ..Self::default()
-            }),
-            Template::PasswordReset => {
-                let reset_url = link("resetUrl")?
-                    .ok_or_else(|| bad("resetUrl", "is required by the password-reset template"))?;
-                let expires_in_minutes = match data.get("expiresInMinutes") {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(v) => match v.as_u64() {
-                        Some(n) if n > 0 => Some(n),
-                        _ => return Err(bad("expiresInMinutes", "must be a positive integer")),
-                    },
-                };
-                Ok(Self {
-                    reset_url: Some(reset_url),
-                    expires_in_minutes,
-                    ..Self::default()
-                })
-            }
-        }
-    }
-}
+pub use crate::wire::{Template, TemplateData};
 
 /// Everything an e-mail is rendered from.
 #[derive(Debug, Clone, Copy)]
@@ -478,7 +351,7 @@ mod tests {
 
     #[test]
     fn templates_are_named_as_in_the_contract() {
-        for name in templates::ALL {
+        for name in tessera_contracts::notifications::templates::ALL {
             assert!(Template::parse(name).is_some(), "{name}");
         }
         assert_eq!(Template::parse("welcome"), None);

@@ -6,13 +6,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tessera_app::error::{ApiError, Json, problem_response};
+use tessera_app::config::{ConfigError, Env};
+use tessera_app::error::{ApiError, Json};
 use tessera_app::tokens::{AuthUser, ServiceCaller, Tokens, bearer};
 use tessera_contracts::UserId;
 use tessera_contracts::notifications::{Notification, SendNotification};
@@ -23,7 +23,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::live::Live;
-use crate::service::{ListQuery, NotificationError, Notifications, Reply};
+use crate::service::Notifications;
 use crate::wire::{ListNotificationsQuery, NotificationPage, STREAM_EVENT, StreamEvent};
 
 /// What the stream route needs besides the use cases.
@@ -37,6 +37,28 @@ pub struct Streams {
     pub max_per_user: usize,
     /// The streams open now, per user.
     pub open: OpenStreams,
+}
+
+impl Streams {
+    /// The stream settings from `SSE_HEARTBEAT_INTERVAL` (15 s) and `SSE_MAX_STREAMS_PER_USER`
+    /// (5), over `live`; fails naming a malformed or zero value.
+    pub fn from_env(env: &Env, live: Live) -> Result<Self, ConfigError> {
+        let heartbeat =
+            env.positive_duration_or("SSE_HEARTBEAT_INTERVAL", Duration::from_secs(15))?;
+        let max_per_user: usize = env.parse_or("SSE_MAX_STREAMS_PER_USER", 5)?;
+        if max_per_user == 0 {
+            return Err(ConfigError::Invalid {
+                name: "SSE_MAX_STREAMS_PER_USER".to_owned(),
+                reason: "must be positive".to_owned(),
+            });
+        }
+        Ok(Self {
+            live,
+            heartbeat,
+            max_per_user,
+            open: OpenStreams::default(),
+        })
+    }
 }
 
 /// The number of open streams per user in this process. Each stream holds a [`StreamSlot`] and
@@ -98,35 +120,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A problem+json answer the platform's `ApiError` has no variant for (410, 422).
-#[derive(Debug)]
-struct ProblemError(Problem);
-
-impl std::fmt::Display for ProblemError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.title)
-    }
-}
-
-impl ResponseError for ProblemError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        problem_response(self.0.clone())
-    }
-}
-
-impl From<NotificationError> for actix_web::Error {
-    fn from(e: NotificationError) -> Self {
-        match Reply::from(e) {
-            Reply::Api(api) => api.into(),
-            Reply::Problem(problem) => ProblemError(problem).into(),
-        }
-    }
-}
-
 /// Reads a query string; an unknown or repeated parameter is named in the problem's `errors`.
 fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     tessera_app::error::parse_query(req.query_string())
@@ -163,7 +156,7 @@ pub async fn send(
     notifications: web::Data<Notifications>,
     caller: ServiceCaller,
     body: Json<SendNotification>,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, ApiError> {
     tracing::debug!(caller = caller.service, "notification send");
     let sent = notifications.send(body.into_inner()).await?;
     let mut response = if sent.created {
@@ -189,14 +182,11 @@ pub async fn list(
     notifications: web::Data<Notifications>,
     user: AuthUser,
     req: HttpRequest,
-) -> Result<HttpResponse, actix_web::Error> {
-    let q: ListNotificationsQuery = query(&req)?;
-    let q = ListQuery::parse(
-        q.unread_only.as_deref(),
-        q.page.as_deref(),
-        q.limit.as_deref(),
-    )?;
-    Ok(HttpResponse::Ok().json(notifications.list(user.id, q).await?))
+) -> Result<HttpResponse, ApiError> {
+    let list = query::<ListNotificationsQuery>(&req)?
+        .parse()
+        .map_err(ApiError::fields)?;
+    Ok(HttpResponse::Ok().json(notifications.list(user.id, list).await?))
 }
 
 /// Marks one of the caller's notifications read.
@@ -215,7 +205,7 @@ pub async fn mark_read(
     notifications: web::Data<Notifications>,
     user: AuthUser,
     id: web::Path<Uuid>,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, ApiError> {
     let n = notifications.mark_read(user.id, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(n))
 }
@@ -232,7 +222,7 @@ pub async fn mark_read(
 pub async fn read_all(
     notifications: web::Data<Notifications>,
     user: AuthUser,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, ApiError> {
     notifications.mark_all_read(user.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -253,7 +243,7 @@ pub async fn delete(
     notifications: web::Data<Notifications>,
     user: AuthUser,
     id: web::Path<Uuid>,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, ApiError> {
     notifications.delete(user.id, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -290,7 +280,7 @@ pub async fn stream(
     req: HttpRequest,
     streams: web::Data<Streams>,
     tokens: web::Data<Tokens>,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, ApiError> {
     let q: StreamQuery = query(&req)?;
     let token = bearer(&req)
         .map(str::to_owned)

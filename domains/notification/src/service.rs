@@ -4,27 +4,29 @@
 use std::sync::Arc;
 
 use diesel_async::AsyncConnection;
+use tessera_app::config::Env;
 use tessera_app::db::{DbError, DbPool};
 use tessera_app::error::ApiError;
-use tessera_app::pagination::{PageRequest, parse_param};
+use tessera_app::queue::Classify;
 use tessera_contracts::UserId;
 use tessera_contracts::events::{UserDeleted, UserRegistered};
 use tessera_contracts::notifications::{
     Notification, NotificationChannel, NotificationType, SendNotification,
 };
-use tessera_contracts::problem::{FieldError, Problem};
+use tessera_contracts::problem::FieldError;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::live::Live;
-use crate::mail::{Mailer, Template, TemplateData};
+use crate::mail::Mailer;
 use crate::store::{self, NewRow, Recipient, Row};
-use crate::wire::{NotificationPage, NotificationPageMeta};
+use crate::wire::{ListNotifications, NotificationPage, NotificationPageMeta, ValidSend};
 
 /// The consumer group (and inbox name) of this domain's event subscriptions.
 pub const CONSUMER: &str = "notification";
 
-/// What can go wrong in the notification domain, mapped once to HTTP in [`Reply`].
+/// What can go wrong in the notification domain, mapped once to HTTP in
+/// [`From<NotificationError> for ApiError`].
 #[derive(Debug, thiserror::Error)]
 pub enum NotificationError {
     /// The input breaks a rule.
@@ -59,55 +61,26 @@ impl From<tessera_app::db::RunError> for NotificationError {
     }
 }
 
-/// How a failure answers: one of the platform's errors, or a problem the platform has no variant
-/// for (410 for a deleted recipient: 4xx on purpose, since the caller's retry could never
-/// succeed, so its job must stop retrying). The mail server's answers never reach the caller:
-/// the e-mail is sent later by the dispatcher (`dispatch.rs`).
-#[derive(Debug)]
-pub enum Reply {
-    /// A platform error.
-    Api(ApiError),
-    /// A problem+json answer of its own.
-    Problem(Problem),
-}
-
-fn problem(kind: &str, title: &str, status: u16, detail: &str) -> Problem {
-    Problem {
-        kind: format!("urn:tessera:problem:{kind}"),
-        title: title.to_owned(),
-        status,
-        detail: Some(detail.to_owned()),
-        instance: None,
-        request_id: None,
-        errors: Vec::new(),
-    }
-}
-
-impl From<NotificationError> for Reply {
+impl From<NotificationError> for ApiError {
     fn from(e: NotificationError) -> Self {
-        let unavailable = |detail: &str, secs: u64| {
-            Reply::Api(ApiError::Unavailable {
-                detail: detail.to_owned(),
-                retry_after: Some(secs),
-            })
-        };
         match e {
-            NotificationError::Validation(errors) => Reply::Api(ApiError::fields(errors)),
-            NotificationError::NotFound => {
-                Reply::Api(ApiError::NotFound("no such notification".to_owned()))
-            }
-            NotificationError::RecipientUnknown => unavailable(
-                "the recipient is not known to the notification service yet; retry later",
-                5,
-            ),
-            NotificationError::RecipientGone => Reply::Problem(problem(
-                "recipient-gone",
-                "Recipient gone",
-                410,
-                "the user was deleted; no e-mail is sent to them",
-            )),
-            NotificationError::Db(e) => Reply::Api(e.into()),
-            NotificationError::Internal(e) => Reply::Api(ApiError::Internal(e)),
+            NotificationError::Validation(errors) => ApiError::fields(errors),
+            NotificationError::NotFound => ApiError::NotFound("no such notification".to_owned()),
+            NotificationError::RecipientUnknown => ApiError::Unavailable {
+                detail: "the recipient is not known to the notification service yet; retry later"
+                    .to_owned(),
+                retry_after: Some(5),
+            },
+            // 4xx on purpose: the caller's retry could never succeed, so its job must stop
+            // retrying. (The mail server's answers never reach the caller: the dispatcher sends
+            // the e-mail later, `dispatch.rs`.)
+            NotificationError::RecipientGone => ApiError::Gone {
+                kind: "recipient-gone",
+                title: "Recipient gone",
+                detail: "the user was deleted; no e-mail is sent to them".to_owned(),
+            },
+            NotificationError::Db(e) => e.into(),
+            NotificationError::Internal(e) => ApiError::Internal(e),
         }
     }
 }
@@ -117,6 +90,30 @@ impl From<NotificationError> for Reply {
 pub struct Settings {
     /// The web app's base URL, for links in e-mails.
     pub web_app_url: String,
+}
+
+impl Settings {
+    /// Reads `WEB_APP_URL` (`http://localhost:3000` when unset).
+    pub fn from_env(env: &Env) -> Self {
+        Self {
+            web_app_url: env
+                .get("WEB_APP_URL")
+                .unwrap_or("http://localhost:3000")
+                .to_owned(),
+        }
+    }
+}
+
+/// For the queue: a database that cannot be reached defers the job; any other failure
+/// retries it. (The mail server is not on this path: the dispatcher sends e-mails.)
+impl Classify for NotificationError {
+    fn is_unavailable(&self) -> bool {
+        match self {
+            NotificationError::Db(db) => db.is_unavailable(),
+            NotificationError::Internal(err) => err.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// Everything the use cases need.
@@ -135,144 +132,6 @@ pub struct Notifications {
     pub mail_wake: Arc<Notify>,
 }
 
-/// A validated `POST /notifications/send` body.
-#[derive(Debug, Clone)]
-struct ValidSend {
-    user_id: Uuid,
-    kind: NotificationType,
-    channel: NotificationChannel,
-    subject: Option<String>,
-    message: String,
-    template: Option<&'static str>,
-    data: Option<serde_json::Value>,
-    key: Option<String>,
-}
-
-/// Checks a text field: `sent` is what the client sent, whose length in characters is what the
-/// document's `maxLength` limits; `kept` is what is stored (trimmed), which must not be empty,
-/// nor, for text shown to people (`shown`), made of invisible characters only.
-fn length(
-    field: &str,
-    sent: &str,
-    kept: &str,
-    max: usize,
-    shown: bool,
-    errors: &mut Vec<FieldError>,
-) {
-    let empty = kept.is_empty() || (shown && tessera_contracts::text::is_blank(kept));
-    if empty || sent.chars().count() > max {
-        errors.push(FieldError {
-            field: field.to_owned(),
-            message: format!("must be 1 to {max} characters"),
-        });
-    } else if kept.contains('\0') {
-        errors.push(nul(field));
-    }
-}
-
-/// PostgreSQL stores U+0000 neither in `text` nor in `jsonb`, so text holding it is refused.
-fn nul(field: &str) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        message: NUL_MESSAGE.to_owned(),
-    }
-}
-
-const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
-
-/// The largest number `data` may hold: 2^53 - 1. `jsonb` keeps numbers as decimals and prints
-/// them back in full, and a huge one (1.8e308 comes back as 309 digits) may not parse as `f64`
-/// again, which would make the stored row unreadable. Within this range every client's JSON
-/// parser reads them exactly, too.
-const MAX_DATA_NUMBER: f64 = 9_007_199_254_740_991.0;
-
-/// Why a JSON value cannot be stored as `jsonb` and read back, if it cannot: U+0000 in a string
-/// or key, or a number out of range.
-fn unstorable(value: &serde_json::Value) -> Option<&'static str> {
-    match value {
-        serde_json::Value::String(s) if s.contains('\0') => Some(NUL_MESSAGE),
-        serde_json::Value::Number(n) => {
-            let fits = match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                (Some(i), _, _) => i.unsigned_abs() <= MAX_DATA_NUMBER as u64,
-                (_, Some(u), _) => u <= MAX_DATA_NUMBER as u64,
-                (_, _, Some(f)) => f.is_finite() && f.abs() <= MAX_DATA_NUMBER,
-                _ => false,
-            };
-            (!fits).then_some("numbers must lie within ±9007199254740991")
-        }
-        serde_json::Value::Array(items) => items.iter().find_map(unstorable),
-        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                Some(NUL_MESSAGE)
-            } else {
-                unstorable(v)
-            }
-        }),
-        _ => None,
-    }
-}
-
-impl ValidSend {
-    /// Checks every rule and reports every broken one.
-    fn parse(req: SendNotification) -> Result<Self, NotificationError> {
-        let mut errors = Vec::new();
-        let message = req.message.trim().to_owned();
-        length("message", &req.message, &message, 5000, true, &mut errors);
-        // A blank subject (or one of invisible characters only) is no subject.
-        let subject = match req.subject.as_deref() {
-            Some(sent) if !tessera_contracts::text::is_blank(sent) => {
-                length("subject", sent, sent.trim(), 200, true, &mut errors);
-                Some(sent.trim().to_owned())
-            }
-            _ => None,
-        };
-        if let Some(key) = &req.idempotency_key {
-            length("idempotencyKey", key, key, 200, false, &mut errors);
-        }
-        if let Some(reason) = req.data.as_ref().and_then(unstorable) {
-            errors.push(FieldError {
-                field: "data".to_owned(),
-                message: reason.to_owned(),
-            });
-        }
-        let template = match req.template.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(name) => match Template::parse(name) {
-                Some(t) => Some(t),
-                None => {
-                    errors.push(FieldError {
-                        field: "template".to_owned(),
-                        message: format!(
-                            "must be one of {}",
-                            tessera_contracts::notifications::templates::ALL.join(", ")
-                        ),
-                    });
-                    None
-                }
-            },
-        };
-        if let Some(t) = template {
-            if let Err(e) = TemplateData::parse(t, req.data.as_ref()) {
-                errors.push(e);
-            }
-        }
-        if !errors.is_empty() {
-            return Err(NotificationError::Validation(errors));
-        }
-        Ok(Self {
-            user_id: req.user_id.0,
-            kind: req.r#type,
-            channel: req.channel,
-            // The template names the mail; the notification in the list gets the same title.
-            subject: subject.or(template.map(|t| t.subject().to_owned())),
-            message,
-            template: template.map(Template::name),
-            data: req.data.filter(|d| !d.is_null()),
-            key: req.idempotency_key,
-        })
-    }
-}
-
 /// What `send` did.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -280,33 +139,6 @@ pub struct Sent {
     pub notification: Notification,
     /// True when this call stored it; false when an earlier call with the same key did.
     pub created: bool,
-}
-
-/// A validated `GET /notifications` query.
-#[derive(Debug, Clone, Copy)]
-pub struct ListQuery {
-    page: PageRequest,
-    unread_only: bool,
-}
-
-impl ListQuery {
-    /// Parses the raw parameters, naming each bad one.
-    pub fn parse(
-        unread_only: Option<&str>,
-        page: Option<&str>,
-        limit: Option<&str>,
-    ) -> Result<Self, NotificationError> {
-        let mut errors = Vec::new();
-        let unread_only = parse_param::<bool>("unreadOnly", unread_only, &mut errors);
-        let page = PageRequest::parse(page, limit, &mut errors);
-        if !errors.is_empty() {
-            return Err(NotificationError::Validation(errors));
-        }
-        Ok(Self {
-            page,
-            unread_only: unread_only.unwrap_or(false),
-        })
-    }
 }
 
 fn to_wire(row: &Row) -> Result<Notification, NotificationError> {
@@ -338,7 +170,7 @@ impl Notifications {
     /// the e-mail belongs to that one stored row, so the same key twice stores once and e-mails
     /// once.
     pub async fn send(&self, req: SendNotification) -> Result<Sent, NotificationError> {
-        let send = ValidSend::parse(req)?;
+        let send = ValidSend::parse(req).map_err(NotificationError::Validation)?;
         let mut conn = self.pool.get().await?;
         let existing = match &send.key {
             Some(key) => store::find_by_key(&mut conn, send.user_id, key).await?,
@@ -355,7 +187,7 @@ impl Notifications {
                 }
                 let new = NewRow {
                     id: Uuid::now_v7(),
-                    user_id: send.user_id,
+                    user_id: send.user_id.0,
                     kind: send.kind.as_str(),
                     channel: send.channel.as_str(),
                     subject: send.subject.as_deref(),
@@ -404,7 +236,7 @@ impl Notifications {
     async fn recipient(
         &self,
         conn: &mut diesel_async::AsyncPgConnection,
-        user_id: Uuid,
+        user_id: UserId,
     ) -> Result<Recipient, NotificationError> {
         match store::find_recipient(conn, user_id).await? {
             None => {
@@ -420,22 +252,22 @@ impl Notifications {
     pub async fn list(
         &self,
         user: UserId,
-        query: ListQuery,
+        query: ListNotifications,
     ) -> Result<NotificationPage, NotificationError> {
         let mut conn = self.pool.get().await?;
         let rows = store::list(
             &mut conn,
-            user.0,
+            user,
             query.unread_only,
             query.page.offset(),
             query.page.limit(),
         )
         .await?;
-        let total = store::count(&mut conn, user.0, query.unread_only).await?;
+        let total = store::count(&mut conn, user, query.unread_only).await?;
         let unread = if query.unread_only {
             total
         } else {
-            store::count(&mut conn, user.0, true).await?
+            store::count(&mut conn, user, true).await?
         };
         let meta = query.page.meta(total);
         Ok(NotificationPage {
@@ -457,7 +289,7 @@ impl Notifications {
         id: Uuid,
     ) -> Result<Notification, NotificationError> {
         let mut conn = self.pool.get().await?;
-        let row = store::mark_read(&mut conn, user.0, id)
+        let row = store::mark_read(&mut conn, user, id)
             .await?
             .ok_or(NotificationError::NotFound)?;
         to_wire(&row)
@@ -466,7 +298,7 @@ impl Notifications {
     /// Marks every notification of the caller read.
     pub async fn mark_all_read(&self, user: UserId) -> Result<(), NotificationError> {
         let mut conn = self.pool.get().await?;
-        let n = store::mark_all_read(&mut conn, user.0).await?;
+        let n = store::mark_all_read(&mut conn, user).await?;
         tracing::debug!(user.id = %user, marked = n, "notifications marked read");
         Ok(())
     }
@@ -474,7 +306,7 @@ impl Notifications {
     /// Deletes one of the caller's notifications.
     pub async fn delete(&self, user: UserId, id: Uuid) -> Result<(), NotificationError> {
         let mut conn = self.pool.get().await?;
-        if store::delete(&mut conn, user.0, id).await? {
+        if store::delete(&mut conn, user, id).await? {
             Ok(())
         } else {
             Err(NotificationError::NotFound)
@@ -490,7 +322,7 @@ impl Notifications {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, NotificationError, _>(async |conn| {
             if tessera_app::inbox::claim(conn, CONSUMER, job_id).await? {
-                store::upsert_recipient(conn, event.user_id.0, &event.email, event.name.as_deref())
+                store::upsert_recipient(conn, event.user_id, &event.email, event.name.as_deref())
                     .await?;
             }
             Ok(())
@@ -510,7 +342,7 @@ impl Notifications {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, NotificationError, _>(async |conn| {
             if tessera_app::inbox::claim(conn, CONSUMER, job_id).await? {
-                store::delete_recipient(conn, event.user_id.0, event.deleted_at).await?;
+                store::delete_recipient(conn, event.user_id, event.deleted_at).await?;
             }
             Ok(())
         })
@@ -522,132 +354,12 @@ impl Notifications {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
-    use serde_json::json;
-
     use super::*;
-
-    fn req(raw: serde_json::Value) -> SendNotification {
-        let mut base = json!({
-            "userId": "0190e2a4-0000-7000-8000-000000000001",
-            "type": "INFO",
-            "channel": "EMAIL",
-            "message": "Hello",
-        });
-        for (k, v) in raw.as_object().unwrap() {
-            base[k] = v.clone();
-        }
-        serde_json::from_value(base).unwrap()
-    }
-
-    fn fields(r: Result<ValidSend, NotificationError>) -> Vec<String> {
-        match r {
-            Err(NotificationError::Validation(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("expected a validation error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn every_broken_rule_is_named() {
-        let r = ValidSend::parse(req(json!({
-            "message": " ",
-            "subject": "s".repeat(201),
-            "template": "welcome",
-            "idempotencyKey": "",
-        })));
-        assert_eq!(
-            fields(r),
-            ["message", "subject", "idempotencyKey", "template"]
-        );
-        let r = ValidSend::parse(req(json!({"message": "m".repeat(5001)})));
-        assert_eq!(fields(r), ["message"]);
-        let r = ValidSend::parse(req(json!({"idempotencyKey": "k".repeat(201)})));
-        assert_eq!(fields(r), ["idempotencyKey"]);
-        let r = ValidSend::parse(req(json!({"template": "password-reset"})));
-        assert_eq!(fields(r), ["data.resetUrl"]);
-    }
-
-    #[test]
-    fn data_must_read_back_from_jsonb() {
-        for bad in [
-            json!({"data": {"n": 1.7976931348623157e308}}),
-            json!({"data": {"deep": [{"n": -9_007_199_254_740_992_i64}]}}),
-            json!({"data": {"n": u64::MAX}}),
-            json!({"data": {"k\u{0000}": 1}}),
-        ] {
-            assert_eq!(fields(ValidSend::parse(req(bad))), ["data"]);
-        }
-        let ok = json!({"data": {"n": 9_007_199_254_740_991_i64, "f": -1.5e15, "s": "x"}});
-        assert!(ValidSend::parse(req(ok)).is_ok());
-    }
-
-    #[test]
-    fn limits_count_characters_and_bounds_are_inclusive() {
-        let ok = ValidSend::parse(req(json!({
-            "message": "é".repeat(5000),
-            "subject": "é".repeat(200),
-            "idempotencyKey": "k".repeat(200),
-        })))
-        .unwrap();
-        assert_eq!(ok.message.chars().count(), 5000);
-    }
-
-    #[test]
-    fn limits_count_surrounding_whitespace_as_sent() {
-        // The document's maxLength counts the string as sent, so padding counts too.
-        let r = ValidSend::parse(req(json!({
-            "message": format!("\t{}", "m".repeat(5000)),
-            "subject": format!(" {}", "s".repeat(200)),
-        })));
-        assert_eq!(fields(r), ["message", "subject"]);
-        let ok = ValidSend::parse(req(json!({
-            "message": format!(" {} ", "m".repeat(4998)),
-            "subject": format!(" {} ", "s".repeat(198)),
-        })))
-        .unwrap();
-        assert_eq!(ok.message, "m".repeat(4998));
-        assert_eq!(ok.subject, Some("s".repeat(198)));
-    }
-
-    #[test]
-    fn invisible_text_is_blank_text() {
-        let r = ValidSend::parse(req(json!({"message": "\u{200B}\u{2060}\u{FEFF}"})));
-        assert_eq!(fields(r), ["message"]);
-        let t = ValidSend::parse(req(json!({"subject": "\u{00AD}\u{200D}"}))).unwrap();
-        assert_eq!(t.subject, None);
-    }
-
-    #[test]
-    fn a_template_names_the_subject_unless_the_caller_does() {
-        let t = ValidSend::parse(req(json!({"template": "task-created"}))).unwrap();
-        assert_eq!(t.subject.as_deref(), Some(Template::TaskCreated.subject()));
-        assert_eq!(t.template, Some("task-created"));
-        let t =
-            ValidSend::parse(req(json!({"template": "task-created", "subject": " Hi "}))).unwrap();
-        assert_eq!(t.subject.as_deref(), Some("Hi"));
-        let t = ValidSend::parse(req(json!({"subject": "  "}))).unwrap();
-        assert_eq!(t.subject, None);
-    }
-
-    #[test]
-    fn list_parameters_are_checked_by_name() {
-        assert!(ListQuery::parse(Some("true"), Some("2"), Some("5")).is_ok());
-        let err = ListQuery::parse(Some("yes"), Some("0"), None).unwrap_err();
-        let NotificationError::Validation(errors) = err else {
-            panic!("validation");
-        };
-        let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(names, ["unreadOnly", "page"]);
-    }
 
     #[test]
     fn permanent_failures_are_4xx_and_transient_ones_503() {
-        let status = |e: NotificationError| match Reply::from(e) {
-            Reply::Api(api) => actix_web::ResponseError::status_code(&api).as_u16(),
-            Reply::Problem(p) => p.status,
+        let status = |e: NotificationError| {
+            actix_web::ResponseError::status_code(&ApiError::from(e)).as_u16()
         };
         assert_eq!(status(NotificationError::RecipientGone), 410);
         assert_eq!(status(NotificationError::RecipientUnknown), 503);

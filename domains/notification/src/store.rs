@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tessera_contracts::UserId;
 use uuid::Uuid;
 
 use crate::schema::{notifications, recipients};
@@ -95,11 +96,11 @@ pub async fn insert(
 /// The notification of `user_id` stored under an idempotency key (keys are per user).
 pub async fn find_by_key(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
 ) -> QueryResult<Option<Row>> {
     notifications::table
-        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::user_id.eq(user_id.0))
         .filter(notifications::idempotency_key.eq(key))
         .select(Row::as_select())
         .first(conn)
@@ -231,13 +232,13 @@ pub async fn count_pending_emails(conn: &mut AsyncPgConnection) -> QueryResult<i
 /// One page of a user's notifications, newest first.
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     unread_only: bool,
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<Row>> {
     let mut query = notifications::table
-        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::user_id.eq(user_id.0))
         .select(Row::as_select())
         .order((notifications::created_at.desc(), notifications::id.desc()))
         .offset(offset)
@@ -252,11 +253,11 @@ pub async fn list(
 /// How many notifications a user has, all or unread only.
 pub async fn count(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     unread_only: bool,
 ) -> QueryResult<i64> {
     let mut query = notifications::table
-        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::user_id.eq(user_id.0))
         .count()
         .into_boxed();
     if unread_only {
@@ -268,13 +269,13 @@ pub async fn count(
 /// Marks one of a user's notifications read, returning it; `None` when it is not theirs.
 pub async fn mark_read(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     id: Uuid,
 ) -> QueryResult<Option<Row>> {
     diesel::update(
         notifications::table
             .find(id)
-            .filter(notifications::user_id.eq(user_id)),
+            .filter(notifications::user_id.eq(user_id.0)),
     )
     .set(notifications::read.eq(true))
     .returning(Row::as_returning())
@@ -284,10 +285,10 @@ pub async fn mark_read(
 }
 
 /// Marks every unread notification of a user read, returning how many changed.
-pub async fn mark_all_read(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<usize> {
+pub async fn mark_all_read(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<usize> {
     diesel::update(
         notifications::table
-            .filter(notifications::user_id.eq(user_id))
+            .filter(notifications::user_id.eq(user_id.0))
             .filter(notifications::read.eq(false)),
     )
     .set(notifications::read.eq(true))
@@ -296,11 +297,11 @@ pub async fn mark_all_read(conn: &mut AsyncPgConnection, user_id: Uuid) -> Query
 }
 
 /// Deletes one of a user's notifications; false when it is not theirs.
-pub async fn delete(conn: &mut AsyncPgConnection, user_id: Uuid, id: Uuid) -> QueryResult<bool> {
+pub async fn delete(conn: &mut AsyncPgConnection, user_id: UserId, id: Uuid) -> QueryResult<bool> {
     let n = diesel::delete(
         notifications::table
             .find(id)
-            .filter(notifications::user_id.eq(user_id)),
+            .filter(notifications::user_id.eq(user_id.0)),
     )
     .execute(conn)
     .await?;
@@ -322,10 +323,10 @@ pub struct Recipient {
 /// The address-book entry of a user.
 pub async fn find_recipient(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> QueryResult<Option<Recipient>> {
     recipients::table
-        .find(user_id)
+        .find(user_id.0)
         .select(Recipient::as_select())
         .first(conn)
         .await
@@ -335,13 +336,13 @@ pub async fn find_recipient(
 /// Records a user's address and name. A deletion recorded earlier stays in force.
 pub async fn upsert_recipient(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     email: &str,
     name: Option<&str>,
 ) -> QueryResult<()> {
     diesel::insert_into(recipients::table)
         .values((
-            recipients::user_id.eq(user_id),
+            recipients::user_id.eq(user_id.0),
             recipients::email.eq(email),
             recipients::name.eq(name),
         ))
@@ -359,12 +360,12 @@ pub async fn upsert_recipient(
 /// Marks a user deleted, leaving a tombstone when their registration has not arrived yet.
 pub async fn delete_recipient(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     at: DateTime<Utc>,
 ) -> QueryResult<()> {
     let upsert = diesel::insert_into(recipients::table)
         .values((
-            recipients::user_id.eq(user_id),
+            recipients::user_id.eq(user_id.0),
             recipients::email.eq(""),
             recipients::deleted_at.eq(at),
         ))

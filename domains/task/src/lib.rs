@@ -26,9 +26,7 @@ mod server {
 
     use actix_web::web;
     use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-    use tessera_app::db::DbPool;
-    use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
-    use tessera_app::outbox::{OutboxRelay, RelaySettings};
+    use tessera_app::module::{BoxFuture, Database, Domain, Module, Platform};
     use tokio_util::sync::CancellationToken;
     use utoipa::OpenApi;
 
@@ -78,27 +76,16 @@ mod server {
 
     struct TaskModule {
         tasks: Tasks,
-        relay: OutboxRelay,
+        db: Database,
     }
 
     async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
-        let url = platform.database_url("task")?;
-        let settings = TaskSettings {
-            idempotency_ttl: platform
-                .env
-                .duration_or("IDEMPOTENCY_KEY_TTL", Duration::from_secs(24 * 3600))?,
-        };
+        let db = platform.database("task")?;
         let tasks = Tasks {
-            pool: platform.pool(&url),
-            settings,
+            pool: db.pool().clone(),
+            settings: TaskSettings::from_env(&platform.env)?,
         };
-        let relay = OutboxRelay::new(
-            tasks.pool.clone(),
-            url,
-            platform.queue.clone(),
-            RelaySettings::default(),
-        );
-        Ok(Arc::new(TaskModule { tasks, relay }))
+        Ok(Arc::new(TaskModule { tasks, db }))
     }
 
     /// Deletes expired idempotency keys now and every [`KEY_PURGE_INTERVAL`] until `shutdown`.
@@ -119,28 +106,17 @@ mod server {
     }
 
     impl Module for TaskModule {
-        fn name(&self) -> &'static str {
-            "task"
-        }
-
         fn configure(&self, cfg: &mut web::ServiceConfig) {
             cfg.app_data(web::Data::new(self.tasks.clone()))
                 .configure(crate::routes::configure);
         }
 
-        fn ready_checks(&self) -> Vec<ReadyCheck> {
-            vec![ReadyCheck::database("task", self.tasks.pool.clone())]
+        fn database(&self) -> Option<&Database> {
+            Some(&self.db)
         }
 
         fn background(&self, shutdown: CancellationToken) -> Vec<BoxFuture<()>> {
-            vec![
-                Box::pin(self.relay.clone().run(shutdown.clone())),
-                Box::pin(purge_keys(self.tasks.clone(), shutdown)),
-            ]
-        }
-
-        fn pools(&self) -> Vec<(&'static str, DbPool)> {
-            vec![("task", self.tasks.pool.clone())]
+            vec![Box::pin(purge_keys(self.tasks.clone(), shutdown))]
         }
     }
 }

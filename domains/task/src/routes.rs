@@ -3,7 +3,6 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tessera_app::error::{ApiError, Json};
-use tessera_app::pagination::PageRequest;
 use tessera_app::telemetry::RequestId;
 use tessera_app::tokens::AuthUser;
 use tessera_contracts::page::Page;
@@ -11,7 +10,7 @@ use tessera_contracts::problem::Problem;
 use uuid::Uuid;
 
 use crate::service::{IdempotencyKey, Tasks};
-use crate::wire::{CreateTaskRequest, ListFilter, ListTasksQuery, Task, UpdateTaskRequest};
+use crate::wire::{CreateTaskRequest, ListTasksQuery, Task, TaskId, UpdateTaskRequest};
 
 /// Mounts the routes under `/tasks`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -98,13 +97,8 @@ pub async fn list_tasks(
     user: AuthUser,
     query: web::Query<ListTasksQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Vec::new();
-    let page = PageRequest::parse(query.page.as_deref(), query.limit.as_deref(), &mut errors);
-    let filter = ListFilter::parse(&query, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::fields(errors));
-    }
-    Ok(HttpResponse::Ok().json(tasks.list(user.id, &filter, page).await?))
+    let list = query.parse().map_err(ApiError::fields)?;
+    Ok(HttpResponse::Ok().json(tasks.list(user.id, &list).await?))
 }
 
 /// One of the caller's tasks.
@@ -124,7 +118,7 @@ pub async fn get_task(
     user: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(tasks.get(user.id, id.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(tasks.get(user.id, TaskId(id.into_inner())).await?))
 }
 
 /// Changes one of the caller's tasks; `null` clears `description` or `dueDate`.
@@ -149,7 +143,7 @@ pub async fn update_task(
     body: Json<UpdateTaskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let task = tasks
-        .update(user.id, id.into_inner(), body.into_inner(), &rid.0)
+        .update(user.id, TaskId(id.into_inner()), body.into_inner(), &rid.0)
         .await?;
     Ok(HttpResponse::Ok().json(task))
 }
@@ -171,6 +165,6 @@ pub async fn delete_task(
     user: AuthUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    tasks.delete(user.id, id.into_inner()).await?;
+    tasks.delete(user.id, TaskId(id.into_inner())).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use diesel_async::AsyncConnection;
 use sha2::{Digest, Sha256};
+use tessera_app::config::{ConfigError, Env};
 use tessera_app::db::{DbError, DbPool};
 use tessera_app::error::ApiError;
 use tessera_app::outbox;
-use tessera_app::pagination::PageRequest;
 use tessera_contracts::UserId;
 use tessera_contracts::events::{TaskCompleted, TaskCreated, topics};
 use tessera_contracts::page::Page;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::store::{self, Completion, NewTaskRow, TaskRow, TaskUpdate};
 use crate::wire::{
-    ChangesError, CreateTaskRequest, ListFilter, NewTask, Task, TaskChanges, TaskId, TaskPriority,
+    ChangesError, CreateTaskRequest, ListTasks, NewTask, Task, TaskChanges, TaskId, TaskPriority,
     TaskStatus, UpdateTaskRequest,
 };
 
@@ -108,6 +108,16 @@ pub struct TaskSettings {
     pub idempotency_ttl: Duration,
 }
 
+impl TaskSettings {
+    /// Reads `IDEMPOTENCY_KEY_TTL`; fails naming it when it is malformed.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            idempotency_ttl: env
+                .duration_or("IDEMPOTENCY_KEY_TTL", Duration::from_secs(24 * 3600))?,
+        })
+    }
+}
+
 /// Everything the use cases need.
 #[derive(Clone)]
 pub struct Tasks {
@@ -168,8 +178,8 @@ impl Tasks {
                 // The key row goes first: a concurrent request with the same key waits here
                 // until this transaction ends, then finds its response.
                 if let Some(key) = &key {
-                    if !store::claim_key(conn, user.0, key.as_str(), &hash, ttl).await? {
-                        let stored = store::find_key(conn, user.0, key.as_str())
+                    if !store::claim_key(conn, user, key.as_str(), &hash, ttl).await? {
+                        let stored = store::find_key(conn, user, key.as_str())
                             .await?
                             .ok_or_else(|| anyhow::anyhow!("idempotency key vanished"))?;
                         if stored.request_hash != hash {
@@ -195,7 +205,7 @@ impl Tasks {
                     },
                 )
                 .await?;
-                let created = store::bump_created_count(conn, user.0).await?;
+                let created = store::bump_created_count(conn, user).await?;
                 let task = Task::try_from(row)?;
                 let event = TaskCreated {
                     task_id: task.id.0,
@@ -208,7 +218,7 @@ impl Tasks {
                 if let Some(key) = &key {
                     let response = serde_json::to_value(&task)
                         .map_err(|e| anyhow::anyhow!("task not serialisable: {e}"))?;
-                    store::complete_key(conn, user.0, key.as_str(), task.id.0, &response).await?;
+                    store::complete_key(conn, user, key.as_str(), task.id, &response).await?;
                 }
                 Ok((task, false))
             })
@@ -222,24 +232,12 @@ impl Tasks {
     }
 
     /// One page of the caller's tasks.
-    pub async fn list(
-        &self,
-        user: UserId,
-        filter: &ListFilter,
-        page: PageRequest,
-    ) -> Result<Page<Task>, TaskError> {
+    pub async fn list(&self, user: UserId, list: &ListTasks) -> Result<Page<Task>, TaskError> {
+        let ListTasks { page, filter } = list;
         let mut conn = self.pool.get().await?;
-        let total = store::count_tasks(&mut conn, user.0, filter).await?;
+        let total = store::count_tasks(&mut conn, user, filter).await?;
         let rows = if page.offset() < total {
-            store::list_tasks(
-                &mut conn,
-                user.0,
-                filter,
-                total,
-                page.offset(),
-                page.limit(),
-            )
-            .await?
+            store::list_tasks(&mut conn, user, filter, total, page.offset(), page.limit()).await?
         } else {
             // Past the last page: nothing to fetch.
             Vec::new()
@@ -255,9 +253,9 @@ impl Tasks {
     }
 
     /// The caller's task.
-    pub async fn get(&self, user: UserId, id: Uuid) -> Result<Task, TaskError> {
+    pub async fn get(&self, user: UserId, id: TaskId) -> Result<Task, TaskError> {
         let mut conn = self.pool.get().await?;
-        let row = store::find_task(&mut conn, user.0, id)
+        let row = store::find_task(&mut conn, user, id)
             .await?
             .ok_or(TaskError::NotFound)?;
         Ok(Task::try_from(row)?)
@@ -268,7 +266,7 @@ impl Tasks {
     pub async fn update(
         &self,
         user: UserId,
-        id: Uuid,
+        id: TaskId,
         req: UpdateTaskRequest,
         request_id: &str,
     ) -> Result<Task, TaskError> {
@@ -281,7 +279,7 @@ impl Tasks {
             .transaction::<_, TaskError, _>(async |conn| {
                 // The lock orders concurrent updates of one task, so only one of two
                 // simultaneous completions sees the transition.
-                let current = store::lock_task(conn, user.0, id)
+                let current = store::lock_task(conn, user, id)
                     .await?
                     .ok_or(TaskError::NotFound)?;
                 let before = Task::try_from(current)?;
@@ -332,9 +330,9 @@ impl Tasks {
     }
 
     /// Deletes the caller's task.
-    pub async fn delete(&self, user: UserId, id: Uuid) -> Result<(), TaskError> {
+    pub async fn delete(&self, user: UserId, id: TaskId) -> Result<(), TaskError> {
         let mut conn = self.pool.get().await?;
-        if !store::delete_task(&mut conn, user.0, id).await? {
+        if !store::delete_task(&mut conn, user, id).await? {
             return Err(TaskError::NotFound);
         }
         tracing::info!(task.id = %id, "task deleted");

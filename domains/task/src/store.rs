@@ -8,10 +8,11 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Double, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tessera_contracts::UserId;
 use uuid::Uuid;
 
 use crate::schema::{idempotency_keys, tasks, user_task_counters};
-use crate::wire::{ListFilter, TaskSort};
+use crate::wire::{ListFilter, TaskId, TaskSort};
 
 /// A task row (without `priority_rank`, which the database derives from `priority`).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -71,10 +72,10 @@ pub async fn insert_task(
 
 /// Counts a created task for its owner and returns how many the owner ever created, this one
 /// included. An upsert, so concurrent first tasks of one user cannot both see 1.
-pub async fn bump_created_count(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<i64> {
+pub async fn bump_created_count(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<i64> {
     diesel::insert_into(user_task_counters::table)
         .values((
-            user_task_counters::user_id.eq(user_id),
+            user_task_counters::user_id.eq(user_id.0),
             user_task_counters::created_count.eq(1_i64),
         ))
         .on_conflict(user_task_counters::user_id)
@@ -88,12 +89,12 @@ pub async fn bump_created_count(conn: &mut AsyncPgConnection, user_id: Uuid) -> 
 /// The caller's task with this id; another user's task is `None` like a missing one.
 pub async fn find_task(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    id: Uuid,
+    user_id: UserId,
+    id: TaskId,
 ) -> QueryResult<Option<TaskRow>> {
     tasks::table
-        .find(id)
-        .filter(tasks::user_id.eq(user_id))
+        .find(id.0)
+        .filter(tasks::user_id.eq(user_id.0))
         .select(TaskRow::as_select())
         .first(conn)
         .await
@@ -103,12 +104,12 @@ pub async fn find_task(
 /// The same as [`find_task`], locking the row until the transaction ends.
 pub async fn lock_task(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    id: Uuid,
+    user_id: UserId,
+    id: TaskId,
 ) -> QueryResult<Option<TaskRow>> {
     tasks::table
-        .find(id)
-        .filter(tasks::user_id.eq(user_id))
+        .find(id.0)
+        .filter(tasks::user_id.eq(user_id.0))
         .select(TaskRow::as_select())
         .for_update()
         .first(conn)
@@ -146,14 +147,14 @@ pub struct TaskUpdate<'a> {
 /// Writes a task's new state, bumps `updated_at` and applies `completion`.
 pub async fn update_task(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: TaskId,
     update: &TaskUpdate<'_>,
     completion: Completion,
 ) -> QueryResult<TaskRow> {
     let stamp = (completion == Completion::Stamp).then(|| tasks::completed_at.eq(now));
     let clear =
         (completion == Completion::Clear).then(|| tasks::completed_at.eq(None::<DateTime<Utc>>));
-    diesel::update(tasks::table.find(id))
+    diesel::update(tasks::table.find(id.0))
         .set((update, tasks::updated_at.eq(now), stamp, clear))
         .returning(TaskRow::as_returning())
         .get_result(conn)
@@ -163,10 +164,10 @@ pub async fn update_task(
 /// Deletes the caller's task; false when the caller has no task with this id.
 pub async fn delete_task(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    id: Uuid,
+    user_id: UserId,
+    id: TaskId,
 ) -> QueryResult<bool> {
-    let n = diesel::delete(tasks::table.find(id).filter(tasks::user_id.eq(user_id)))
+    let n = diesel::delete(tasks::table.find(id.0).filter(tasks::user_id.eq(user_id.0)))
         .execute(conn)
         .await?;
     Ok(n == 1)
@@ -225,10 +226,10 @@ fn is_filtered(filter: &ListFilter) -> bool {
 /// How many of the user's tasks match `filter`.
 pub async fn count_tasks(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     filter: &ListFilter,
 ) -> QueryResult<i64> {
-    filtered(user_id, filter).count().get_result(conn).await
+    filtered(user_id.0, filter).count().get_result(conn).await
 }
 
 /// The page query of [`list_tasks`]. With `few`, the first sort key is wrapped in a no-op
@@ -299,14 +300,14 @@ fn list_query<'a>(
 /// [`count_tasks`] answered for the same filter.
 pub async fn list_tasks(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     filter: &ListFilter,
     total: i64,
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<TaskRow>> {
     let few = is_filtered(filter) && total <= FEW_MATCHES;
-    list_query(user_id, filter, offset, limit, few)
+    list_query(user_id.0, filter, offset, limit, few)
         .load(conn)
         .await
 }
@@ -327,7 +328,7 @@ pub struct StoredKey {
 /// the caller then reads a committed response.
 pub async fn claim_key(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
     request_hash: &[u8],
     ttl: Duration,
@@ -338,7 +339,7 @@ pub async fn claim_key(
         .sql(")");
     let upsert = diesel::insert_into(idempotency_keys::table)
         .values((
-            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::user_id.eq(user_id.0),
             idempotency_keys::key.eq(key),
             idempotency_keys::request_hash.eq(request_hash),
         ))
@@ -362,11 +363,11 @@ pub async fn claim_key(
 /// The stored key `(user_id, key)`.
 pub async fn find_key(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
 ) -> QueryResult<Option<StoredKey>> {
     idempotency_keys::table
-        .find((user_id, key))
+        .find((user_id.0, key))
         .select(StoredKey::as_select())
         .first(conn)
         .await
@@ -376,14 +377,14 @@ pub async fn find_key(
 /// Records the task and the response a claimed key answers with from now on.
 pub async fn complete_key(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
-    task_id: Uuid,
+    task_id: TaskId,
     response: &serde_json::Value,
 ) -> QueryResult<()> {
-    diesel::update(idempotency_keys::table.find((user_id, key)))
+    diesel::update(idempotency_keys::table.find((user_id.0, key)))
         .set((
-            idempotency_keys::task_id.eq(task_id),
+            idempotency_keys::task_id.eq(task_id.0),
             idempotency_keys::response.eq(response),
         ))
         .execute(conn)

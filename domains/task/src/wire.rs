@@ -1,14 +1,16 @@
 //! The task domain's JSON shapes and input rules. No server dependencies: the web app uses them.
 //!
 //! Requests carry enums and dates as strings and are parsed here ([`NewTask`], [`TaskChanges`],
-//! [`ListFilter`]), so every bad value is a 400 naming its field rather than a generic serde
+//! [`ListTasks`]), so every bad value is a 400 naming its field rather than a generic serde
 //! message.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tessera_contracts::UserId;
+use tessera_contracts::page::PageRequest;
 use tessera_contracts::patch::Patch;
 use tessera_contracts::problem::FieldError;
+use tessera_contracts::text::refuse_nul;
 use utoipa::{IntoParams, ToSchema};
 
 /// The longest title, in characters, counted as sent (surrounding whitespace included).
@@ -305,9 +307,6 @@ impl TaskSort {
     }
 }
 
-/// The message for text that contains U+0000, which PostgreSQL cannot store in `text`.
-pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
-
 fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_owned(),
@@ -330,9 +329,7 @@ impl TaskTitle {
         if tessera_contracts::text::is_blank(title) {
             return Err(field_error("title", "must not be empty"));
         }
-        if title.contains('\0') {
-            return Err(field_error("title", NUL_MESSAGE));
-        }
+        refuse_nul("title", title)?;
         Ok(TaskTitle(title.to_owned()))
     }
 
@@ -350,9 +347,7 @@ pub fn parse_description(raw: String) -> Result<String, FieldError> {
             "must be at most 5000 characters",
         ));
     }
-    if raw.contains('\0') {
-        return Err(field_error("description", NUL_MESSAGE));
-    }
+    refuse_nul("description", &raw)?;
     Ok(raw)
 }
 
@@ -509,7 +504,30 @@ impl TryFrom<UpdateTaskRequest> for TaskChanges {
     }
 }
 
-/// A valid list request (besides the page, which the platform parses).
+/// A valid `GET /tasks` request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListTasks {
+    /// Which page.
+    pub page: PageRequest,
+    /// Which tasks, in which order.
+    pub filter: ListFilter,
+}
+
+impl ListTasksQuery {
+    /// Parses every parameter, naming each bad one.
+    pub fn parse(&self) -> Result<ListTasks, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let page = PageRequest::parse(self.page.as_deref(), self.limit.as_deref(), &mut errors);
+        let filter = ListFilter::parse(self, &mut errors);
+        if errors.is_empty() {
+            Ok(ListTasks { page, filter })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Which tasks a list shows, in which order (the part of [`ListTasks`] besides the page).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListFilter {
     /// Only this status.
@@ -541,11 +559,8 @@ impl ListFilter {
                 if q.chars().count() > QUERY_MAX {
                     errors.push(field_error("q", "must be at most 200 characters"));
                     None
-                } else if q.contains('\0') {
-                    errors.push(field_error("q", NUL_MESSAGE));
-                    None
                 } else {
-                    Some(q.trim().to_owned())
+                    collect(refuse_nul("q", q), errors).map(|()| q.trim().to_owned())
                 }
             });
         let sort = match query.sort.as_deref() {
@@ -727,6 +742,18 @@ mod tests {
         let mut errors = Vec::new();
         ListFilter::parse(&query, &mut errors);
         assert_eq!(fields(&errors), vec!["status", "priority", "q", "sort"]);
+        // The page comes first, then the filter.
+        let errors = ListTasksQuery {
+            limit: Some("0".to_owned()),
+            ..query
+        }
+        .parse()
+        .err()
+        .unwrap_or_default();
+        assert_eq!(
+            fields(&errors),
+            vec!["limit", "status", "priority", "q", "sort"]
+        );
 
         let mut errors = Vec::new();
         let filter = ListFilter::parse(

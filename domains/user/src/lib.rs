@@ -27,14 +27,12 @@ mod server {
 
     use actix_web::web;
     use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-    use tessera_app::db::DbPool;
-    use tessera_app::module::{BoxFuture, Domain, Module, Platform, ReadyCheck};
-    use tessera_app::outbox::{OutboxRelay, RelaySettings};
-    use tessera_app::queue::{Classify, Subscription};
+    use tessera_app::module::{Database, Domain, Module, Platform};
+    use tessera_app::queue::Subscription;
     use tessera_contracts::events::{UserRegistered, UserRoleChanged, topics};
     use utoipa::OpenApi;
 
-    use crate::service::{CONSUMER, UserError, Users};
+    use crate::service::{CONSUMER, Users};
 
     /// The user database's migrations (`migrations/user`).
     pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/user");
@@ -76,73 +74,47 @@ mod server {
 
     struct UserModule {
         users: Users,
-        relay: OutboxRelay,
+        db: Database,
     }
 
     async fn build(platform: Platform) -> anyhow::Result<Arc<dyn Module>> {
-        let url = platform.database_url("user")?;
+        let db = platform.database("user")?;
         let users = Users {
-            pool: platform.pool(&url),
+            pool: db.pool().clone(),
         };
-        let relay = OutboxRelay::new(
-            users.pool.clone(),
-            url,
-            platform.queue.clone(),
-            RelaySettings::default(),
-        );
-        Ok(Arc::new(UserModule { users, relay }))
-    }
-
-    /// For the queue: a database that cannot be reached defers the job; any other failure (an
-    /// event about a profile that does not exist yet, a database error) retries it.
-    impl Classify for UserError {
-        fn is_unavailable(&self) -> bool {
-            matches!(self, UserError::Db(db) if db.is_unavailable())
-        }
+        Ok(Arc::new(UserModule { users, db }))
     }
 
     impl Module for UserModule {
-        fn name(&self) -> &'static str {
-            "user"
-        }
-
         fn configure(&self, cfg: &mut web::ServiceConfig) {
             cfg.app_data(web::Data::new(self.users.clone()))
                 .configure(crate::routes::configure);
         }
 
-        fn ready_checks(&self) -> Vec<ReadyCheck> {
-            vec![ReadyCheck::database("user", self.users.pool.clone())]
+        fn database(&self) -> Option<&Database> {
+            Some(&self.db)
         }
 
         fn subscriptions(&self) -> Vec<Subscription> {
             let users = self.users.clone();
-            let on_registered = Subscription::typed(
-                topics::USER_REGISTERED,
-                CONSUMER,
-                move |job, event: UserRegistered| {
-                    let users = users.clone();
-                    async move { users.on_registered(job.id, event).await }
-                },
-            );
-            let users = self.users.clone();
-            let on_role_changed = Subscription::typed(
-                topics::USER_ROLE_CHANGED,
-                CONSUMER,
-                move |job, event: UserRoleChanged| {
-                    let users = users.clone();
-                    async move { users.on_role_changed(job.id, event).await }
-                },
-            );
-            vec![on_registered, on_role_changed]
-        }
-
-        fn background(&self, shutdown: tokio_util::sync::CancellationToken) -> Vec<BoxFuture<()>> {
-            vec![Box::pin(self.relay.clone().run(shutdown))]
-        }
-
-        fn pools(&self) -> Vec<(&'static str, DbPool)> {
-            vec![("user", self.users.pool.clone())]
+            vec![
+                Subscription::typed_with(
+                    topics::USER_REGISTERED,
+                    CONSUMER,
+                    users.clone(),
+                    |users, job, event: UserRegistered| async move {
+                        users.on_registered(job.id, event).await
+                    },
+                ),
+                Subscription::typed_with(
+                    topics::USER_ROLE_CHANGED,
+                    CONSUMER,
+                    users,
+                    |users, job, event: UserRoleChanged| async move {
+                        users.on_role_changed(job.id, event).await
+                    },
+                ),
+            ]
         }
     }
 }

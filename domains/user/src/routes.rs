@@ -9,7 +9,7 @@ use tessera_contracts::page::Page;
 use tessera_contracts::problem::Problem;
 use uuid::Uuid;
 
-use crate::service::{ListUsers, Users};
+use crate::service::Users;
 use crate::wire::{ListUsersQuery, Profile, UpdateProfileRequest};
 
 /// Mounts the routes under `/users`.
@@ -100,12 +100,7 @@ pub async fn list_users(
     admin: AdminUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = list_query(&req)?;
-    let list = ListUsers::parse(
-        query.page.as_deref(),
-        query.limit.as_deref(),
-        query.q.as_deref(),
-    )?;
+    let list = list_query(&req)?.parse().map_err(ApiError::fields)?;
     Ok(HttpResponse::Ok().json(users.list(&admin, list).await?))
 }
 

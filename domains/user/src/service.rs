@@ -4,7 +4,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tessera_app::db::{DbError, DbPool};
 use tessera_app::error::ApiError;
 use tessera_app::outbox;
-use tessera_app::pagination::{PageRequest, like_escape};
+use tessera_app::pagination::like_escape;
+use tessera_app::queue::Classify;
 use tessera_app::tokens::{AdminUser, AuthUser};
 use tessera_contracts::events::{UserDeleted, UserRegistered, UserRoleChanged, topics};
 use tessera_contracts::page::Page;
@@ -13,7 +14,7 @@ use tessera_contracts::{Role, UserId};
 use uuid::Uuid;
 
 use crate::store::{self, NewProfile, ProfileChanges, ProfileRow, Registration};
-use crate::wire::{Profile, UpdateProfileRequest, parse_search};
+use crate::wire::{ListUsers, Profile, UpdateProfileRequest};
 
 /// The consumer group (and inbox consumer name) of the user domain's subscriptions.
 pub const CONSUMER: &str = "user";
@@ -54,6 +55,14 @@ impl From<tessera_app::db::RunError> for UserError {
     }
 }
 
+/// For the queue: a database that cannot be reached defers the job; any other failure (an
+/// event about a profile that does not exist yet, a database error) retries it.
+impl Classify for UserError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, UserError::Db(db) if db.is_unavailable())
+    }
+}
+
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
         match e {
@@ -68,38 +77,6 @@ impl From<UserError> for ApiError {
                 ApiError::Forbidden("only the owner may edit a profile".to_owned())
             }
             UserError::Db(e) => e.into(),
-        }
-    }
-}
-
-/// A validated `GET /users` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListUsers {
-    /// Which page.
-    pub page: PageRequest,
-    /// The trimmed search text, matched against name and e-mail.
-    pub q: Option<String>,
-}
-
-impl ListUsers {
-    /// Parses the raw query parameters, naming every bad one.
-    pub fn parse(
-        page: Option<&str>,
-        limit: Option<&str>,
-        q: Option<&str>,
-    ) -> Result<Self, UserError> {
-        let mut errors = Vec::new();
-        let page = PageRequest::parse(page, limit, &mut errors);
-        let q = q
-            .map(parse_search)
-            .transpose()
-            .map_err(|e| errors.push(e))
-            .ok()
-            .flatten();
-        if errors.is_empty() {
-            Ok(Self { page, q })
-        } else {
-            Err(UserError::Validation(errors))
         }
     }
 }
@@ -151,7 +128,7 @@ impl Users {
             return Err(UserError::NotFound);
         }
         let mut conn = self.pool.get().await?;
-        live(store::find_by_user(&mut conn, id.0).await?)
+        live(store::find_by_user(&mut conn, id).await?)
     }
 
     /// Applies the owner's changes: `null` clears a field, an absent one is kept.
@@ -181,7 +158,7 @@ impl Users {
         let mut conn = self.pool.get().await?;
         // The first write may also beat the event: the profile is made first, like on a read.
         live(own_profile(&mut conn, caller).await?)?;
-        let row = store::update(&mut conn, id.0, &changes)
+        let row = store::update(&mut conn, id, &changes)
             .await?
             .ok_or(UserError::NotFound)?;
         tracing::info!(user.id = %id, "profile updated");
@@ -226,7 +203,7 @@ impl Users {
     ) -> Result<(), UserError> {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, UserError, _>(async |conn| {
-            let deleted_at = store::soft_delete(conn, id.0)
+            let deleted_at = store::soft_delete(conn, id)
                 .await?
                 .ok_or(UserError::NotFound)?;
             let event = UserDeleted {
@@ -281,12 +258,12 @@ impl Users {
             if !tessera_app::inbox::claim(conn, CONSUMER, job_id).await? {
                 return Ok(());
             }
-            match store::find_by_user(conn, event.user_id.0).await? {
+            match store::find_by_user(conn, event.user_id).await? {
                 None => Err(UserError::NotYetRegistered),
                 // A deleted profile keeps what it had; nobody will see it again.
                 Some(row) if row.deleted_at.is_some() => Ok(()),
                 Some(_) => {
-                    store::set_role(conn, event.user_id.0, event.role.as_str()).await?;
+                    store::set_role(conn, event.user_id, event.role.as_str()).await?;
                     Ok(())
                 }
             }
@@ -305,7 +282,7 @@ async fn own_profile(
     conn: &mut AsyncPgConnection,
     caller: &AuthUser,
 ) -> Result<Option<ProfileRow>, UserError> {
-    if let Some(row) = store::find_by_user(conn, caller.id.0).await? {
+    if let Some(row) = store::find_by_user(conn, caller.id).await? {
         return Ok(Some(row));
     }
     let new = NewProfile {
@@ -317,5 +294,5 @@ async fn own_profile(
     if store::insert_if_absent(conn, &new).await? {
         tracing::info!(user.id = %caller.id, "profile created before its registration event");
     }
-    Ok(store::find_by_user(conn, caller.id.0).await?)
+    Ok(store::find_by_user(conn, caller.id).await?)
 }

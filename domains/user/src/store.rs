@@ -5,6 +5,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tessera_contracts::UserId;
 use uuid::Uuid;
 
 use crate::schema::profiles;
@@ -75,10 +76,10 @@ pub struct ProfileChanges {
 /// The profile of an account, deleted or not.
 pub async fn find_by_user(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> QueryResult<Option<ProfileRow>> {
     profiles::table
-        .filter(profiles::user_id.eq(user_id))
+        .filter(profiles::user_id.eq(user_id.0))
         .select(ProfileRow::as_select())
         .first(conn)
         .await
@@ -149,12 +150,12 @@ pub async fn upsert_registered(
 /// Applies a `PATCH` to a live profile; `None` when there is none.
 pub async fn update(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     changes: &ProfileChanges,
 ) -> QueryResult<Option<ProfileRow>> {
     diesel::update(
         profiles::table
-            .filter(profiles::user_id.eq(user_id))
+            .filter(profiles::user_id.eq(user_id.0))
             .filter(profiles::deleted_at.is_null()),
     )
     .set((changes, profiles::updated_at.eq(diesel::dsl::now)))
@@ -167,12 +168,12 @@ pub async fn update(
 /// Sets the role of a live profile; a no-op (0) when it has that role already.
 pub async fn set_role(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     role: &str,
 ) -> QueryResult<usize> {
     diesel::update(
         profiles::table
-            .filter(profiles::user_id.eq(user_id))
+            .filter(profiles::user_id.eq(user_id.0))
             .filter(profiles::deleted_at.is_null())
             .filter(profiles::role.ne(role)),
     )
@@ -188,11 +189,11 @@ pub async fn set_role(
 /// A concurrent second delete waits for the first's row lock and then finds nothing live.
 pub async fn soft_delete(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> QueryResult<Option<DateTime<Utc>>> {
     diesel::update(
         profiles::table
-            .filter(profiles::user_id.eq(user_id))
+            .filter(profiles::user_id.eq(user_id.0))
             .filter(profiles::deleted_at.is_null()),
     )
     .set((

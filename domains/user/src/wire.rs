@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tessera_contracts::page::PageRequest;
 use tessera_contracts::patch::Patch;
 use tessera_contracts::problem::FieldError;
+use tessera_contracts::text::refuse_nul;
 use tessera_contracts::{Role, UserId};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -114,9 +116,6 @@ pub const AVATAR_MAX: usize = 2048;
 /// The longest list search text (`q`), in characters.
 pub const SEARCH_MAX: usize = 100;
 
-/// The message for text that contains U+0000, which PostgreSQL cannot store in `text`.
-pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
-
 /// A display name: at most 100 characters as sent, not blank, stored trimmed.
 ///
 /// Limits count the string as sent, as the document's `maxLength` states; trimming only decides
@@ -127,9 +126,7 @@ pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     if tessera_contracts::text::is_blank(name) || raw.chars().count() > NAME_MAX {
         return Err(field_error("name", "must be 1 to 100 characters"));
     }
-    if name.contains('\0') {
-        return Err(field_error("name", NUL_MESSAGE));
-    }
+    refuse_nul("name", name)?;
     Ok(name.to_owned())
 }
 
@@ -138,9 +135,7 @@ pub fn parse_bio(raw: &str) -> Result<String, FieldError> {
     if raw.chars().count() > BIO_MAX {
         return Err(field_error("bio", "must be at most 500 characters"));
     }
-    if raw.contains('\0') {
-        return Err(field_error("bio", NUL_MESSAGE));
-    }
+    refuse_nul("bio", raw)?;
     Ok(raw.to_owned())
 }
 
@@ -172,9 +167,7 @@ pub fn parse_search(raw: &str) -> Result<String, FieldError> {
     if q.is_empty() || raw.chars().count() > SEARCH_MAX {
         return Err(field_error("q", "must be 1 to 100 characters"));
     }
-    if q.contains('\0') {
-        return Err(field_error("q", NUL_MESSAGE));
-    }
+    refuse_nul("q", q)?;
     Ok(q.to_owned())
 }
 
@@ -199,6 +192,36 @@ pub struct ListUsersQuery {
         example = "ada"
     )]
     pub q: Option<String>,
+}
+
+/// A valid `GET /users` request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListUsers {
+    /// Which page.
+    pub page: PageRequest,
+    /// The trimmed search text, matched against name and e-mail.
+    pub q: Option<String>,
+}
+
+impl ListUsersQuery {
+    /// Parses every parameter, naming each bad one.
+    pub fn parse(&self) -> Result<ListUsers, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let page = PageRequest::parse(self.page.as_deref(), self.limit.as_deref(), &mut errors);
+        let q = self
+            .q
+            .as_deref()
+            .map(parse_search)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        if errors.is_empty() {
+            Ok(ListUsers { page, q })
+        } else {
+            Err(errors)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +309,20 @@ mod tests {
         let longest = format!("https://example.com/{}", "a".repeat(2048 - 20));
         assert_eq!(longest.len(), 2048);
         assert!(parse_avatar(&longest).is_ok());
+    }
+
+    #[test]
+    fn a_list_query_names_every_bad_parameter() {
+        let query = |page: &str, q: &str| ListUsersQuery {
+            page: Some(page.to_owned()),
+            limit: None,
+            q: Some(q.to_owned()),
+        };
+        let list = query("2", " ada ").parse().unwrap_or_default();
+        assert_eq!((list.page.page, list.q.as_deref()), (2, Some("ada")));
+        let errors = query("0", "  ").parse().err().unwrap_or_default();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["page", "q"]);
     }
 
     #[test]

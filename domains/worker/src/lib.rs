@@ -134,10 +134,6 @@ mod server {
     }
 
     impl Module for Worker {
-        fn name(&self) -> &'static str {
-            "worker"
-        }
-
         /// No routes of its own: the platform mounts `/health`, `/ready` and `/metrics`.
         fn configure(&self, _cfg: &mut web::ServiceConfig) {}
 

@@ -123,7 +123,7 @@ async fn a_database_that_is_down_makes_the_service_unready_and_requests_503() {
         .await
         .unwrap();
     let module = (tessera_auth::DOMAIN.build)(platform).await.unwrap();
-    let checks = module.ready_checks();
+    let checks = tessera_app::module::ready_checks(module.as_ref());
     let results = tessera_app::module::run_checks(&checks, Duration::from_secs(2)).await;
     assert!(
         results

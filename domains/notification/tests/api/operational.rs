@@ -60,8 +60,8 @@ async fn a_database_that_is_down_makes_the_service_unready() {
     let module = (tessera_notification::DOMAIN.build)(platform)
         .await
         .unwrap();
-    let results =
-        tessera_app::module::run_checks(&module.ready_checks(), Duration::from_secs(2)).await;
+    let checks = tessera_app::module::ready_checks(module.as_ref());
+    let results = tessera_app::module::run_checks(&checks, Duration::from_secs(2)).await;
     assert!(
         results
             .iter()
