@@ -29,6 +29,7 @@ pub mod telemetry;
 pub mod testkit;
 pub mod throttle;
 pub mod tokens;
+pub mod variables;
 pub mod web_ui;
 
 pub use tessera_contracts as contracts;
