@@ -988,12 +988,20 @@ fn every_variable_an_app_container_sets_is_declared_and_read_there() {
             let env = compose.env(&svc);
             // The modules the container runs: SERVICES, or every module (mono).
             let modules: Vec<String> = env.get("SERVICES").map_or_else(
-                || shell::KNOWN_MODULES.iter().map(|m| (*m).to_owned()).collect(),
+                || {
+                    shell::KNOWN_MODULES
+                        .iter()
+                        .map(|m| (*m).to_owned())
+                        .collect()
+                },
                 |s| s.split(',').map(str::to_owned).collect(),
             );
             for var in env.keys() {
                 let Some(declared) = variables::find(var) else {
-                    wrong.push(format!("{}: {svc} sets {var}, which is not declared", compose.file));
+                    wrong.push(format!(
+                        "{}: {svc} sets {var}, which is not declared",
+                        compose.file
+                    ));
                     continue;
                 };
                 let from_shared = compose.file == "compose.split.yml" && shared.contains(var);
@@ -1020,5 +1028,8 @@ fn secrets_are_the_declared_ones() {
         .filter(|v| v.secret)
         .map(|v| v.name)
         .collect();
-    assert_eq!(declared, SECRETS, "app/src/variables.rs declares other secrets");
+    assert_eq!(
+        declared, SECRETS,
+        "app/src/variables.rs declares other secrets"
+    );
 }

@@ -13,15 +13,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fred::prelude::ClientLike;
 use serde_json::{Value, json};
 use tessera_app::config::Env;
 use tessera_app::db::platform_migrations;
 use tessera_app::module::Domain;
-use tessera_app::queue::{Queue, QueueSettings};
+use tessera_app::queue::Queue;
 use tessera_app::server::Mount;
 use tessera_app::testkit::{
-    TestApp, TestDatabase, delete_prefix, eventually, random_hex, redis_url, smtp_env,
+    TestApp, TestDatabase, connect_queue, dead_letters, delete_prefix, eventually, random_hex,
+    redis_url, sigterm, smtp_env,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -89,14 +89,7 @@ impl Deployment {
         let settings = Env::from_pairs(env.clone())
             .redis()
             .expect("redis settings");
-        let redis = tessera_app::redis::connect(&settings).await.expect("redis");
-        redis.wait_for_connect().await.expect("redis up");
-        let queue = Queue::new(
-            redis.clone(),
-            settings.clone(),
-            QueueSettings::default(),
-            None,
-        );
+        let (redis, queue) = connect_queue(&settings).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
@@ -158,17 +151,23 @@ impl Deployment {
         }
     }
 
-    /// Stops everything and removes the Redis keys.
+    /// Stops everything and removes the Redis keys. Fails the test when a job was
+    /// dead-lettered (the single process's `TestApp::shutdown` checks the same).
     pub async fn stop(mut self) {
+        let mut dead = Vec::new();
         match &mut self.inner {
             Inner::Single(app) => {
                 if let Some(app) = app.take() {
                     app.shutdown().await;
                 }
             }
-            Inner::Split(split) => split.stop_all().await,
+            Inner::Split(split) => {
+                split.stop_all().await;
+                dead = dead_letters(&self.queue).await;
+            }
         }
         delete_prefix(&self.redis, &self.prefix).await;
+        assert!(dead.is_empty(), "the scenario left dead-lettered jobs: {dead:?}");
     }
 
     /// A POST with a JSON body and an optional bearer token.
@@ -465,9 +464,7 @@ impl Split {
         // SIGTERM lets each drain; what does not stop in time is killed on drop.
         for p in self.processes.values() {
             if let Some(pid) = p.child.id() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
+                sigterm(pid);
             }
         }
         for p in self.processes.values_mut() {

@@ -28,7 +28,8 @@ use fred::prelude::StreamsInterface;
 use serde_json::{Value, json};
 use tessera_app::queue::{Job, ReplaySelector};
 use tessera_app::testkit::{
-    TestApp, eventually, mails_to, random_hex, smtp_env, spawn_app, spawn_app_on,
+    TestApp, eventually, free_port, mails_to, random_hex, random_uuid, smtp_env, spawn_app,
+    spawn_app_on,
 };
 
 /// What XREADGROUP answers: stream key -> [(entry id, field -> value)].
@@ -65,29 +66,8 @@ fn fast_queue() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn address(label: &str) -> String {
     format!("{label}-{}@example.com", random_hex(6))
-}
-
-/// A random UUID in its text form (the shell's tests have no uuid crate of their own).
-fn random_uuid() -> String {
-    let h = random_hex(16);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
