@@ -64,6 +64,7 @@ pub struct Deployment {
     redis: fred::prelude::Client,
     prefix: String,
     inner: Inner,
+    dead_letters_expected: bool,
 }
 
 enum Inner {
@@ -122,6 +123,7 @@ impl Deployment {
             redis,
             prefix: settings.prefix.clone(),
             inner,
+            dead_letters_expected: false,
         };
         deployment.wait_ready().await;
         deployment
@@ -151,19 +153,30 @@ impl Deployment {
         }
     }
 
-    /// Stops everything and removes the Redis keys. Fails the test when a job was
-    /// dead-lettered (the single process's `TestApp::shutdown` checks the same).
+    /// Declares that the scenario dead-letters jobs on purpose (and checks them itself).
+    pub fn expect_dead_letters(&mut self) {
+        self.dead_letters_expected = true;
+    }
+
+    /// Stops everything and removes the Redis keys. Fails the test when a job was dead-lettered
+    /// and the scenario did not expect it (the single process's `TestApp::shutdown` checks the
+    /// same).
     pub async fn stop(mut self) {
         let mut dead = Vec::new();
         match &mut self.inner {
             Inner::Single(app) => {
-                if let Some(app) = app.take() {
+                if let Some(mut app) = app.take() {
+                    if self.dead_letters_expected {
+                        app.expect_dead_letters();
+                    }
                     app.shutdown().await;
                 }
             }
             Inner::Split(split) => {
                 split.stop_all().await;
-                dead = dead_letters(&self.queue).await;
+                if !self.dead_letters_expected {
+                    dead = dead_letters(&self.queue).await;
+                }
             }
         }
         delete_prefix(&self.redis, &self.prefix).await;

@@ -206,6 +206,7 @@ async fn dashboard_and_alert_series_exist_on_the_services_metrics() {
     );
     d.queue.publish(&orphan).await.expect("publish");
     // A job the worker can never handle (no task in it): dead-lettered.
+    d.expect_dead_letters();
     let malformed = Job::new("task.created", json!({"unexpected": true}));
     d.queue.publish(&malformed).await.expect("publish");
     eventually(WAIT, "the malformed job to be dead-lettered", || async {
