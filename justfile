@@ -112,12 +112,17 @@ schema-check: services
     . .ci/lib.sh
     command -v diesel >/dev/null || { echo "diesel_cli is missing: ./test installs it" >&2; exit 1; }
     cargo build -q -p shell
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
     failed=0
     for d in {{domains}}; do
       db="tessera_schema_${d}_$$"
       db_create "$db"
       url="$(db_url "$db")"
-      env -i PATH="$PATH" DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=warn "$CARGO_TARGET_DIR/debug/shell" migrate --services "$d"
+      # From a folder of its own: shell reads a .env in its working directory, and the one
+      # `just dev` writes here would send the migrations to tessera_<domain> instead.
+      (cd "$work" && env -i PATH="$PATH" DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=warn \
+        "$CARGO_TARGET_DIR/debug/shell" migrate --services "$d")
       if ! diff -u "domains/$d/src/schema.rs" <(diesel print-schema --database-url "$url" --except-tables outbox processed_jobs); then
         echo "domains/$d/src/schema.rs is stale: run 'just schema $d' against a migrated database" >&2; failed=1
       fi
