@@ -8,7 +8,6 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME"
 # Domains with a database, and the shell features (one per domain crate) that can be built alone.
 domains := "auth user task notification"
 features := "auth user task notification worker"
-pg := env_var_or_default("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 # List the recipes.
 default:
@@ -22,11 +21,8 @@ services:
 dev: services _dev-env
     #!/usr/bin/env bash
     set -euo pipefail
-    for d in {{domains}}; do
-      if [ "$(psql "{{pg}}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'tessera_$d'")" != "1" ]; then
-        psql "{{pg}}" -qc "CREATE DATABASE tessera_$d" && echo "created database tessera_$d"
-      fi
-    done
+    . .ci/lib.sh
+    for d in {{domains}}; do db_create "tessera_$d"; done
     # The web app's bundle (ui/dist), rebuilt when one of its inputs changed; its tools are
     # installed on first use. If the build fails the API still starts, without the web app.
     .ci/ui-tools || echo "warning: the web app's build tools could not be installed (see above)" >&2
@@ -42,14 +38,14 @@ dev: services _dev-env
 
 # Run the split deployment here: one process per service, gateway :4000, auth :4001 ... worker :4005.
 split: services _dev-env
-    PG_ADMIN_URL="{{pg}}" .ci/split
+    .ci/split
 
 # Write .env with fresh random secrets and local URLs, unless it exists.
 _dev-env:
     #!/usr/bin/env bash
     set -euo pipefail
     [ -f .env ] && exit 0
-    secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+    . .ci/lib.sh
     {
       echo "# Written by 'just dev' on $(date -u +%FT%TZ). Local development only; never commit."
       echo "JWT_SECRET=$(secret)"
@@ -124,25 +120,34 @@ schema domain:
 schema-check: services
     #!/usr/bin/env bash
     set -euo pipefail
-    command -v diesel >/dev/null || { echo "diesel_cli is missing: see README (Tests)" >&2; exit 1; }
+    . .ci/lib.sh
+    command -v diesel >/dev/null || { echo "diesel_cli is missing: ./test installs it" >&2; exit 1; }
     cargo build -q -p shell
-    base="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-    base="${base%/*}"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
     failed=0
     for d in {{domains}}; do
       db="tessera_schema_${d}_$$"
-      psql "{{pg}}" -qc "CREATE DATABASE $db"
-      url="$base/$db"
-      env -i PATH="$PATH" DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=warn "$CARGO_TARGET_DIR/debug/shell" migrate --services "$d"
+      db_create "$db"
+      url="$(db_url "$db")"
+      # From a folder of its own: shell reads a .env in its working directory, and the one
+      # `just dev` writes here would send the migrations to tessera_<domain> instead.
+      (cd "$work" && env -i PATH="$PATH" DATABASE_URL="$url" LOG_FORMAT=json RUST_LOG=warn \
+        "$CARGO_TARGET_DIR/debug/shell" migrate --services "$d")
       if ! diff -u "domains/$d/src/schema.rs" <(diesel print-schema --database-url "$url" --except-tables outbox processed_jobs); then
         echo "domains/$d/src/schema.rs is stale: run 'just schema $d' against a migrated database" >&2; failed=1
       fi
       if [ "$d" = "auth" ] && ! diff -u app/src/platform_schema.rs <(diesel print-schema --database-url "$url" --only-tables outbox processed_jobs); then
         echo "app/src/platform_schema.rs is stale" >&2; failed=1
       fi
-      psql "{{pg}}" -qc "DROP DATABASE $db WITH (FORCE)"
+      db_drop "$db"
     done
     [ "$failed" = 0 ] && echo "schema.rs files match their migrations"
+
+# Regenerate .env.example from the declared configuration (app/src/variables.rs).
+env-example:
+    UPDATE_ENV_EXAMPLE=1 cargo test -q -p tessera-app --lib variables::tests::env_example_is_generated_from_the_declaration
+    @echo ".env.example regenerated"
 
 # Regenerate the committed openapi.json (the public document; `shell openapi --internal` prints
 # the service-to-service one).
@@ -173,7 +178,8 @@ chaos *filters: services
     set -uo pipefail
     report="$CARGO_TARGET_DIR/chaos-report.txt"
     rm -f "$report"
-    CHAOS_SCALE=full cargo nextest run -p shell --all-features --test chaos --profile chaos --no-capture {{filters}}
+    CHAOS_SCALE=full cargo nextest run -p shell --all-features --test suite --profile chaos --no-capture \
+      -E 'test(/^chaos::/)' {{filters}}
     status=$?
     echo; cat "$report" 2>/dev/null || echo "no scenario reported"
     exit $status
@@ -184,26 +190,25 @@ bench: bench-login bench-tasks
 # GET /tasks through the gateway, single process and split (16 concurrent clients each).
 bench-tasks: services
     command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
-    PG_ADMIN_URL="{{pg}}" .ci/bench-tasks
+    .ci/bench-tasks
 
 # Login throughput and latency (16 concurrent clients) on a release build.
 bench-login: services
     #!/usr/bin/env bash
     set -euo pipefail
+    . .ci/lib.sh
     command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
     cargo build -q --release -p shell
+    private_shell "$CARGO_TARGET_DIR/release/shell"
     db="tessera_bench_$$"
-    psql "{{pg}}" -qc "CREATE DATABASE $db"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-    env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" LOG_FORMAT=json RUST_LOG=warn \
+    db_create "$db"
+    port=$(free_port)
+    trap 'lib_cleanup; db_drop "$db"; redis_forget "bench:$$"' EXIT
+    start auth /tmp/tessera-bench.log HOST=127.0.0.1 PORT="$port" LOG_FORMAT=json RUST_LOG=warn \
       JWT_SECRET="$(secret)" INTERNAL_JWT_SECRET="$(secret)" REDIS_PREFIX="bench:$$" \
-      AUTH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
-      LOGIN_ATTEMPTS_PER_EMAIL=1000000 LOGIN_ATTEMPTS_PER_IP=1000000 \
-      "$CARGO_TARGET_DIR/release/shell" serve --services auth > /tmp/tessera-bench.log 2>&1 &
-    pid=$!
-    trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; psql "{{pg}}" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"; redis-cli --scan --pattern "bench:$$:*" | xargs -r redis-cli del >/dev/null' EXIT
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+      AUTH_DATABASE_URL="$(db_url "$db")" SERVICES=auth \
+      LOGIN_ATTEMPTS_PER_EMAIL=1000000 LOGIN_ATTEMPTS_PER_IP=1000000
+    wait_ready 30 "http://127.0.0.1:$port/ready"
     curl -fs -o /dev/null -X POST -H 'content-type: application/json' \
       -d '{"email":"bench@example.com","password":"bench-password"}' "http://127.0.0.1:$port/auth/register"
     echo "login: 16 concurrent clients, 30 s, $(nproc) cores, argon2id m=19 MiB t=2 p=1"

@@ -11,7 +11,8 @@
 #   --if-stale   build only when ui/dist is missing or older than one of its inputs (`just dev`)
 # Env: CARGO_TARGET_DIR (honoured; cargo's default `target/` otherwise), UI_DIST (default
 # ui/dist), UI_WASM_GZIP_BUDGET_KB (see ui/size-budget.sh). Needs `npm ci` in ui/ and
-# wasm-bindgen-cli at the version Cargo.lock pins (.ci/run installs both).
+# wasm-bindgen-cli at the version Cargo.lock pins (.ci/ui-tools installs both; ./dev and ./test
+# run it).
 #
 # The new bundle is assembled in a temporary folder and swapped in at the end, so a failed
 # build (over budget, say) leaves the previous bundle in place.
@@ -68,10 +69,10 @@ have_bindgen="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
 if [ "$have_bindgen" != "$want_bindgen" ]; then
   fail "wasm-bindgen $want_bindgen is needed (Cargo.lock), found '${have_bindgen:-none}': run
   cargo install wasm-bindgen-cli --version =$want_bindgen
-(without --locked: see TOOLS.md; .ci/run does this)"
+(without --locked: see TOOLS.md; .ci/ui-tools does this)"
 fi
 for t in wasm-opt tailwindcss; do
-  [ -x "$bin/$t" ] || fail "$bin/$t is missing: run 'npm ci' in ui/ (.ci/run does this)"
+  [ -x "$bin/$t" ] || fail "$bin/$t is missing: run 'npm ci' in ui/ (.ci/ui-tools does this)"
 done
 [ -f "$ui/style/app.css" ] || fail "ui/style/app.css is missing"
 [ -f "$ui/index.html" ] || fail "ui/index.html (the page template) is missing"

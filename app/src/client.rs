@@ -685,24 +685,35 @@ mod tests {
 
     #[test]
     fn endpoints_read_the_url_and_timeout_variables() {
-        let env = Env::from_pairs([("X_URL", "http://x:1"), (TIMEOUT_VAR, "250ms")]);
-        let e = Endpoint::from_env(&env, "x", "X_URL", "http://default:2").unwrap();
+        let env = Env::from_pairs([("AUTH_SERVICE_URL", "http://x:1"), (TIMEOUT_VAR, "250ms")]);
+        let e = Endpoint::from_env(&env, "x", "AUTH_SERVICE_URL", "http://default:2").unwrap();
         assert_eq!(
             (e.base_url(), e.timeout),
             ("http://x:1", Duration::from_millis(250))
         );
-        let e = Endpoint::from_env(&Env::default(), "x", "X_URL", "http://default:2").unwrap();
+        let e = Endpoint::from_env(&Env::default(), "x", "AUTH_SERVICE_URL", "http://default:2")
+            .unwrap();
         assert_eq!(
             (e.base_url(), e.timeout),
             ("http://default:2", DEFAULT_TIMEOUT)
         );
-        let err = Endpoint::from_env(&Env::from_pairs([("X_URL", "x:1")]), "x", "X_URL", "")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("X_URL is invalid"), "{err}");
-        let err = Endpoint::from_env(&Env::from_pairs([(TIMEOUT_VAR, "0")]), "x", "X_URL", "")
-            .unwrap_err()
-            .to_string();
+        let err = Endpoint::from_env(
+            &Env::from_pairs([("AUTH_SERVICE_URL", "x:1")]),
+            "x",
+            "AUTH_SERVICE_URL",
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("AUTH_SERVICE_URL is invalid"), "{err}");
+        let err = Endpoint::from_env(
+            &Env::from_pairs([(TIMEOUT_VAR, "0")]),
+            "x",
+            "AUTH_SERVICE_URL",
+            "",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("SERVICE_CALL_TIMEOUT is invalid"), "{err}");
     }
 

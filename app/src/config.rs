@@ -1,7 +1,7 @@
 //! Typed configuration, read once from the environment at start.
 //!
-//! Variables keep the seed's names (see `.env.example`). Every value is parsed up front and a bad
-//! or missing one fails start with the variable's name. Secrets have no defaults. The source is a
+//! Every variable is declared in [`crate::variables`] (which generates `.env.example`). Every
+//! value is parsed up front and a bad or missing one fails start with the variable's name. Secrets have no defaults. The source is a
 //! plain map, so tests build configurations without touching the process environment.
 
 use std::collections::HashMap;
@@ -73,8 +73,14 @@ impl Env {
         self
     }
 
-    /// The value of `name`, treating an empty value as unset.
+    /// The value of `name`, treating an empty value as unset. Every accessor reads through here;
+    /// debug and test builds refuse a name that `crate::variables` does not declare, so a new
+    /// variable cannot be read before it is declared (and in `.env.example`).
     pub fn get(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            crate::variables::find(name).is_some(),
+            "{name} is read but not declared in app/src/variables.rs"
+        );
         self.vars
             .get(name)
             .map(|v| v.trim())
@@ -408,7 +414,7 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         assert_eq!(
-            env.positive_duration_or("UNSET", Duration::from_secs(10))
+            env.positive_duration_or("MAIL_SEND_TIMEOUT", Duration::from_secs(10))
                 .ok(),
             Some(Duration::from_secs(10))
         );

@@ -30,6 +30,7 @@ pub mod testkit;
 pub mod throttle;
 pub mod tokens;
 pub mod trace;
+pub mod variables;
 pub mod web_ui;
 
 pub use tessera_contracts as contracts;

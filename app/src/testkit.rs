@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test support code")]
 
+pub mod smtp;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::net::TcpListener;
@@ -22,6 +24,7 @@ use crate::db::{
     DbPool, MigrationSet, PoolSettings, build_pool, platform_migrations, run_migrations,
 };
 use crate::module::{Domain, Platform};
+use crate::queue::{Queue, QueueSettings};
 use crate::server::{self, Running};
 
 /// The admin URL of the test Postgres server.
@@ -49,6 +52,56 @@ pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::fill(&mut buf[..]);
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random UUID (version 4) in its text form, for crates whose tests have no uuid of their own.
+pub fn random_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// Sends SIGTERM to process `pid` (a graceful stop); whether it was delivered.
+pub fn sigterm(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A Redis client and a job queue on `settings` (their prefix), for tests that watch the queue
+/// of processes they started.
+pub async fn connect_queue(
+    settings: &crate::redis::RedisSettings,
+) -> (fred::prelude::Client, Queue) {
+    let client = crate::redis::connect(settings).await.expect("redis");
+    client.wait_for_connect().await.expect("redis up");
+    let queue = Queue::new(
+        client.clone(),
+        settings.clone(),
+        QueueSettings::default(),
+        None,
+    );
+    (client, queue)
+}
+
+/// The dead-lettered jobs under `queue`'s prefix, as `topic/group: error` lines: what a test
+/// that ends with any (and did not expect them) fails with.
+pub async fn dead_letters(queue: &Queue) -> Vec<String> {
+    queue
+        .list_dead()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|d| format!("{}/{}: {}", d.topic, d.group, d.error))
+        .collect()
 }
 
 #[derive(QueryableByName)]
@@ -213,6 +266,7 @@ pub struct TestApp {
     pub platform: Platform,
     databases: Vec<(String, TestDatabase)>,
     running: Option<Running>,
+    dead_letters_expected: bool,
 }
 
 impl TestApp {
@@ -252,7 +306,16 @@ impl TestApp {
             .expect("domain mounted")
     }
 
-    /// Stops the server gracefully and removes the test's Redis keys.
+    /// Declares that this test leaves dead-lettered jobs behind on purpose (it checks them);
+    /// without it, [`TestApp::shutdown`] fails the test when any job was dead-lettered.
+    pub fn expect_dead_letters(&mut self) {
+        self.dead_letters_expected = true;
+    }
+
+    /// Stops the server gracefully and removes the test's Redis keys. Panics (failing the test)
+    /// when a job was dead-lettered and the test did not say it expected that
+    /// ([`TestApp::expect_dead_letters`]): a dead letter is a lost effect unless the test says
+    /// otherwise.
     pub async fn shutdown(mut self) {
         // Close the client's pooled keep-alive connections first: a graceful stop waits for open
         // connections, and idle keep-alive ones would hold it until they time out.
@@ -260,8 +323,18 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
+        let dead = if self.dead_letters_expected {
+            Vec::new()
+        } else {
+            dead_letters(&self.platform.queue).await
+        };
         let prefix = self.platform.redis_settings.prefix.clone();
         delete_prefix(&self.platform.redis, &prefix).await;
+        assert!(
+            dead.is_empty(),
+            "the test left dead-lettered jobs behind (call expect_dead_letters() if that is the \
+             point of the test): {dead:?}"
+        );
     }
 }
 
@@ -402,6 +475,7 @@ pub async fn spawn(
         platform,
         databases,
         running: Some(running),
+        dead_letters_expected: false,
     })
 }
 

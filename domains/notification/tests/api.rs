@@ -17,6 +17,5 @@ mod api {
     mod list;
     mod operational;
     mod send;
-    pub mod smtp;
     mod stream;
 }

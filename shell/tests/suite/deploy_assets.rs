@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use tessera_app::queue::Job;
-use tessera_app::testkit::{eventually, random_hex};
+use tessera_app::testkit::{eventually, random_hex, random_uuid};
 
 use crate::deploy::{Deployment, Kind, WAIT};
 
@@ -198,7 +198,7 @@ async fn dashboard_and_alert_series_exist_on_the_services_metrics() {
     let orphan = Job::new(
         "email.send",
         json!({
-            "userId": uuid_like(),
+            "userId": random_uuid(),
             "to": format!("nobody-{}@example.com", random_hex(6)),
             "template": "password-reset",
             "data": {"resetUrl": "http://localhost:3000/reset-password?token=x", "expiresInMinutes": 30},
@@ -206,6 +206,7 @@ async fn dashboard_and_alert_series_exist_on_the_services_metrics() {
     );
     d.queue.publish(&orphan).await.expect("publish");
     // A job the worker can never handle (no task in it): dead-lettered.
+    d.expect_dead_letters();
     let malformed = Job::new("task.created", json!({"unexpected": true}));
     d.queue.publish(&malformed).await.expect("publish");
     eventually(WAIT, "the malformed job to be dead-lettered", || async {
@@ -285,15 +286,3 @@ async fn dashboard_and_alert_series_exist_on_the_services_metrics() {
     d.stop().await;
 }
 
-/// A random UUID in its text form (a user id no service knows).
-fn uuid_like() -> String {
-    let h = random_hex(16);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}

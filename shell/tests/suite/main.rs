@@ -1,22 +1,23 @@
-//! The end-to-end suite: the seed's flows and the gateway's rules over HTTP, run against both
-//! deployments (API.md: "a client cannot tell them apart"). Each scenario is written once and
-//! runs as `single::<name>` (one process) and `split::<name>` (six processes of the real binary);
-//! `split_only` holds what only exists with a network between gateway and services (upstream
-//! failures, the proxy's streaming, logs of separate processes).
+//! Every test of `shell`, in one binary (one build and link instead of six):
+//!
+//! - `architecture`: DESIGN.md's dependency rules over `cargo metadata`;
+//! - `cli`: the process interface of the real binary;
+//! - `compose`: the deployment files against DESIGN.md and the declared configuration;
+//! - `migrations`: each domain's migrations apply, revert and apply again;
+//! - `faults`: jobs through outages of SMTP, the notification service and workers;
+//! - `chaos`: the fault suite under load (`just chaos` runs it at full scale);
+//! - the end-to-end suite (the rest): the seed's flows and the gateway's rules over HTTP, run
+//!   against both deployments (API.md: "a client cannot tell them apart"). Each scenario is
+//!   written once and runs as `<group>::single::<name>` (one process) and
+//!   `<group>::split::<name>` (six processes of the real binary); `split_only` holds what only
+//!   exists with a network between gateway and services (upstream failures, the proxy's
+//!   streaming, logs of separate processes).
 //!
 //! The SMTP catcher is shared by every test, so each test uses its own addresses.
 //!
 //! `external::<name>` runs a scenario against a deployment the suite did not start
-//! (`deploy::Kind::External`, at `TESSERA_E2E_URL`): ignored unless asked for, as
-//! `just compose-test` does for both compose files (`--run-ignored only`).
-#![cfg(all(
-    feature = "gateway",
-    feature = "auth",
-    feature = "user",
-    feature = "task",
-    feature = "notification",
-    feature = "worker"
-))]
+//! (`deploy::Kind::External`, at `TESSERA_E2E_URL`). The nextest profiles leave them out by
+//! their default filter; `just compose-test` selects them for both compose files.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,14 +26,29 @@
     reason = "tests"
 )]
 
-mod contract;
-mod deploy;
-mod deploy_assets;
-mod edge;
-mod flows;
-mod session;
-mod split_only;
-mod traces;
+mod architecture;
+mod chaos;
+mod cli;
+mod compose;
+mod faults;
+mod migrations;
+
+/// The items that need every module compiled in (the end-to-end suite).
+macro_rules! full_platform {
+    ($($item:item)*) => {
+        $(
+            #[cfg(all(
+                feature = "gateway",
+                feature = "auth",
+                feature = "user",
+                feature = "task",
+                feature = "notification",
+                feature = "worker"
+            ))]
+            $item
+        )*
+    };
+}
 
 /// Declares each scenario `name(kind)` once per deployment.
 macro_rules! both {
@@ -56,13 +72,13 @@ macro_rules! both {
     };
 }
 
-/// Declares each scenario `name(Kind::External)`, ignored unless asked for.
+/// Declares each scenario `name(Kind::External)`; the nextest profiles' default filter leaves
+/// `external::*` out, and `just compose-test` asks for it.
 macro_rules! external {
     ($($module:ident: $($name:ident),* $(,)?;)*) => {
         mod external {
             $($(
                 #[tokio::test]
-                #[ignore = "needs a running deployment at TESSERA_E2E_URL (just compose-test)"]
                 async fn $name() {
                     crate::$module::$name(crate::deploy::Kind::External).await;
                 }
@@ -70,6 +86,16 @@ macro_rules! external {
         }
     };
 }
+
+full_platform! {
+mod contract;
+mod deploy;
+mod deploy_assets;
+mod edge;
+mod flows;
+mod session;
+mod split_only;
+mod traces;
 
 // The scenarios that need no settings of their own (rate limits, CORS, throttles are the
 // deployment's) and nothing behind the gateway but what an operator has: its URL, the mail
@@ -132,4 +158,5 @@ mod gateway {
         an_ipv6_client_is_limited_by_its_64,
         every_answer_varies_by_origin,
     );
+}
 }

@@ -10,11 +10,11 @@ use tessera_app::module::Module;
 use tokio_util::sync::CancellationToken;
 
 use super::helpers::*;
-use super::smtp::TestSmtp;
+use tessera_app::testkit::smtp::TestSmtp;
 
 /// An app whose e-mail goes to `smtp`, retrying fast (`overrides` win).
 async fn app_on(smtp: &TestSmtp, overrides: &[(&str, &str)]) -> TestApp {
-    let port = smtp.port_var();
+    let port = smtp.port.to_string();
     let mut vars = vec![
         ("SMTP_HOST", "127.0.0.1"),
         ("SMTP_PORT", port.as_str()),

@@ -99,7 +99,8 @@ async fn a_deletion_that_beats_the_registration_still_stops_mail() {
 
 #[tokio::test]
 async fn a_malformed_event_is_dead_lettered_at_once() {
-    let app = app().await;
+    let mut app = app().await;
+    app.expect_dead_letters();
     publish(
         &app,
         &tessera_app::queue::Job::new("user.registered", json!({"userId": "nope"})),

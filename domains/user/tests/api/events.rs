@@ -138,7 +138,8 @@ async fn a_registration_never_revives_a_deleted_profile() {
 
 #[tokio::test]
 async fn a_malformed_payload_is_dead_lettered_without_retries() {
-    let app = app().await;
+    let mut app = app().await;
+    app.expect_dead_letters();
     publish(
         &app,
         &Job::new("user.registered", json!({"userId": "not-a-uuid"})),

@@ -2,8 +2,8 @@
 //! goes away, then counts. The contract: a dependency that goes away means delay, never loss.
 //!
 //! Every scenario runs the real `shell` binary as processes (the single deployment as one
-//! `shell serve` of every module, the split one as six), with an SMTP server written here that
-//! records each message (so "delivered once" is counted exactly) and, where Redis is the fault,
+//! `shell serve` of every module, the split one as six), with the test kit's SMTP server
+//! (`tessera_app::testkit::smtp`) that records each message (so "delivered once" is counted exactly) and, where Redis is the fault,
 //! a private `redis-server`. Each scenario signs up one user per task (so every task is its
 //! user's first and brings exactly one in-app notification and one welcome e-mail), injects its
 //! fault, and ends with one line of counts:
@@ -51,14 +51,17 @@ use std::time::{Duration, Instant};
 
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use fred::prelude::ClientLike;
 use serde_json::{Value, json};
 use tessera_app::config::Env;
 use tessera_app::db::platform_migrations;
-use tessera_app::queue::{Queue, QueueSettings};
-use tessera_app::testkit::{TestDatabase, admin_url, delete_prefix, random_hex, redis_url};
+use tessera_app::queue::Queue;
+use tessera_app::testkit::smtp::{Recording, TestSmtp};
+use tessera_app::testkit::{
+    TestDatabase, admin_url, connect_queue, delete_prefix, free_port, random_hex, redis_url,
+    sigterm,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
@@ -157,201 +160,6 @@ impl Scale {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .to_vec()
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A controllable SMTP server
-
-/// One message the SMTP server accepted: envelope recipients, the Subject and the Message-ID.
-#[derive(Debug, Clone)]
-struct Mail {
-    to: Vec<String>,
-    subject: String,
-    message_id: String,
-}
-
-/// An SMTP server on a fixed port that records every message, can be stopped and started again
-/// on the same port, and can delay each reply. A message is recorded when its data is complete,
-/// before the (possibly delayed) final reply, as a real server commits it: a client that gives up
-/// waiting for that reply and sends again is counted twice.
-struct Smtp {
-    port: u16,
-    mails: Arc<Mutex<Vec<Mail>>>,
-    delay: Arc<Mutex<Duration>>,
-    tasks: Option<JoinSet<()>>,
-}
-
-impl Smtp {
-    async fn start() -> Smtp {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut smtp = Smtp {
-            port,
-            mails: Arc::default(),
-            delay: Arc::default(),
-            tasks: None,
-        };
-        smtp.resume().await;
-        smtp
-    }
-
-    /// Listens again on the same port.
-    async fn resume(&mut self) {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        socket
-            .bind(([127, 0, 0, 1], self.port).into())
-            .expect("the SMTP port is free again");
-        let listener = socket.listen(64).unwrap();
-        let (mails, delay) = (self.mails.clone(), self.delay.clone());
-        let mut tasks = JoinSet::new();
-        tasks.spawn(accept(listener, mails, delay));
-        self.tasks = Some(tasks);
-    }
-
-    /// Closes the listener and every open connection (pooled ones included).
-    async fn stop(&mut self) {
-        if let Some(mut tasks) = self.tasks.take() {
-            tasks.shutdown().await;
-        }
-    }
-
-    fn set_delay(&self, d: Duration) {
-        *self.delay.lock().unwrap() = d;
-    }
-
-    /// Per recipient (lower case), the e-mails with `subject` that were accepted: how many
-    /// distinct ones (by Message-ID), and how many transmissions repeated one of them (a sender
-    /// that died after the data was accepted sends the same message again).
-    fn counts(&self, subject: &str) -> HashMap<String, (usize, usize)> {
-        let mut ids: HashMap<String, Vec<String>> = HashMap::new();
-        for m in self.mails.lock().unwrap().iter() {
-            if m.subject == subject {
-                for to in &m.to {
-                    ids.entry(to.to_ascii_lowercase())
-                        .or_default()
-                        .push(m.message_id.clone());
-                }
-            }
-        }
-        ids.into_iter()
-            .map(|(to, ids)| {
-                let distinct = ids.iter().collect::<HashSet<_>>().len();
-                (to, (distinct, ids.len() - distinct))
-            })
-            .collect()
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("SMTP_HOST".into(), "127.0.0.1".into()),
-            ("SMTP_PORT".into(), self.port.to_string()),
-        ]
-    }
-}
-
-async fn accept(listener: TcpListener, mails: Arc<Mutex<Vec<Mail>>>, delay: Arc<Mutex<Duration>>) {
-    // Connections live in this task's JoinSet, so stopping the server drops them all.
-    let mut connections = JoinSet::new();
-    while let Ok((stream, _)) = listener.accept().await {
-        connections.spawn(session(stream, mails.clone(), delay.clone()));
-        while connections.try_join_next().is_some() {}
-    }
-}
-
-async fn session(
-    stream: TcpStream,
-    mails: Arc<Mutex<Vec<Mail>>>,
-    delay: Arc<Mutex<Duration>>,
-) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let reply = |text: &'static str| {
-        let delay = *delay.lock().unwrap();
-        async move {
-            // The slow server: each reply waits (the scenario, not synchronisation).
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            text
-        }
-    };
-    let greeting = reply("220 chaos ESMTP\r\n").await;
-    write.write_all(greeting.as_bytes()).await?;
-    let mut to = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if lines.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-        let answer = match verb.as_str() {
-            "EHLO" | "HELO" => "250 chaos\r\n",
-            "MAIL" => {
-                to.clear();
-                "250 OK\r\n"
-            }
-            "RCPT" => {
-                let addr = line
-                    .split_once('<')
-                    .and_then(|(_, rest)| rest.split_once('>'))
-                    .map(|(a, _)| a.to_owned())
-                    .unwrap_or_default();
-                to.push(addr);
-                "250 OK\r\n"
-            }
-            "DATA" => {
-                let go = reply("354 go ahead\r\n").await;
-                write.write_all(go.as_bytes()).await?;
-                let mut subject = String::new();
-                let mut message_id = String::new();
-                let mut in_headers = true;
-                loop {
-                    let mut data = String::new();
-                    if lines.read_line(&mut data).await? == 0 {
-                        return Ok(());
-                    }
-                    let trimmed = data.trim_end_matches(['\r', '\n']);
-                    if trimmed == "." {
-                        break;
-                    }
-                    if trimmed.is_empty() {
-                        in_headers = false;
-                    }
-                    if let Some(s) = header(trimmed, "subject").filter(|_| in_headers) {
-                        subject = s.to_owned();
-                    }
-                    if let Some(id) = header(trimmed, "message-id").filter(|_| in_headers) {
-                        message_id = id.to_owned();
-                    }
-                }
-                mails.lock().unwrap().push(Mail {
-                    to: std::mem::take(&mut to),
-                    subject,
-                    message_id,
-                });
-                "250 queued\r\n"
-            }
-            "RSET" | "NOOP" => "250 OK\r\n",
-            "QUIT" => {
-                let bye = reply("221 bye\r\n").await;
-                write.write_all(bye.as_bytes()).await?;
-                return Ok(());
-            }
-            _ => "502 not implemented\r\n",
-        };
-        let answer = reply(answer).await;
-        write.write_all(answer.as_bytes()).await?;
-    }
-}
-
-fn header<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let (k, v) = line.split_once(':')?;
-    k.eq_ignore_ascii_case(name).then(|| v.trim())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,14 +300,7 @@ impl Cluster {
         let settings = Env::from_pairs(env.clone())
             .redis()
             .expect("redis settings");
-        let client = tessera_app::redis::connect(&settings).await.expect("redis");
-        client.wait_for_connect().await.expect("redis up");
-        let queue = Queue::new(
-            client.clone(),
-            settings.clone(),
-            QueueSettings::default(),
-            None,
-        );
+        let (client, queue) = connect_queue(&settings).await;
         let mut cluster = Cluster {
             kind,
             processes: BTreeMap::new(),
@@ -725,18 +526,8 @@ impl Cluster {
 
 fn terminate(child: &Child) {
     if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        sigterm(pid);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A client without keep-alive: each request opens its own connection, so a request that fails
@@ -977,7 +768,7 @@ struct Counts {
 }
 
 impl Counts {
-    async fn read(cluster: &Cluster, smtp: &Smtp, users: &[User]) -> Option<Counts> {
+    async fn read(cluster: &Cluster, smtp: &TestSmtp, users: &[User]) -> Option<Counts> {
         let tasks = per_user(
             &cluster.databases["task"].url,
             "SELECT user_id::text AS user_id, count(*) AS n FROM tasks GROUP BY user_id",
@@ -1056,7 +847,7 @@ impl Report {
 /// records the line, and fails the scenario on any loss, double, dead letter or broken answer.
 async fn finish(
     cluster: Cluster,
-    smtp: &Smtp,
+    smtp: &TestSmtp,
     users: &[User],
     tally: &Tally,
     recovering: Instant,
@@ -1217,9 +1008,12 @@ async fn setup(
     redis: Option<&str>,
     extra: &[(&str, String)],
     tasks: usize,
-) -> (Smtp, Cluster, Vec<User>) {
+) -> (TestSmtp, Cluster, Vec<User>) {
     let scale = Scale::get();
-    let smtp = Smtp::start().await;
+    // A message counts once its data is in, before the (possibly delayed) reply: a sender that
+    // gives up waiting and sends again is counted twice.
+    let smtp = TestSmtp::up();
+    smtp.set_recording(Recording::WhenDataEnds);
     let mut env = smtp.env();
     env.extend(scale.queue_env());
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
@@ -1454,7 +1248,7 @@ async fn notification_db_down(kind: Kind) {
 /// The SMTP server down while tasks are created, then back on the same port.
 async fn smtp_down(kind: Kind) {
     let scale = Scale::get();
-    let (mut smtp, cluster, users) = setup(kind, None, &[], scale.tasks).await;
+    let (smtp, cluster, users) = setup(kind, None, &[], scale.tasks).await;
     let gateway = cluster.gateway();
     let (first, second) = users.split_at(users.len() / 2);
     smtp.stop().await;
@@ -1465,7 +1259,7 @@ async fn smtp_down(kind: Kind) {
     // The rest of the outage.
     tokio::time::sleep(scale.smtp_outage.saturating_sub(down.elapsed())).await;
     let outage = down.elapsed();
-    smtp.resume().await;
+    smtp.start();
     let back = Instant::now();
     retry_refused(&gateway, &mut tally).await;
     let notes = format!("outage {}", secs(outage.round_secs()));

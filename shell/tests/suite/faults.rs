@@ -28,7 +28,8 @@ use fred::prelude::StreamsInterface;
 use serde_json::{Value, json};
 use tessera_app::queue::{Job, ReplaySelector};
 use tessera_app::testkit::{
-    TestApp, eventually, mails_to, random_hex, smtp_env, spawn_app, spawn_app_on,
+    TestApp, eventually, free_port, mails_to, random_hex, random_uuid, smtp_env, spawn_app,
+    spawn_app_on,
 };
 
 /// What XREADGROUP answers: stream key -> [(entry id, field -> value)].
@@ -65,29 +66,8 @@ fn fast_queue() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn address(label: &str) -> String {
     format!("{label}-{}@example.com", random_hex(6))
-}
-
-/// A random UUID in its text form (the shell's tests have no uuid crate of their own).
-fn random_uuid() -> String {
-    let h = random_hex(16);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
@@ -581,9 +561,10 @@ async fn a_job_that_keeps_failing_is_dead_lettered_and_its_replay_delivers_it_on
 async fn a_malformed_job_is_dead_lettered_at_once() {
     let mut env = shared();
     env.push(("QUEUE_MAX_ATTEMPTS", "5".to_owned()));
-    let app = spawn_app(&[&tessera_worker::DOMAIN], &pairs(&env))
+    let mut app = spawn_app(&[&tessera_worker::DOMAIN], &pairs(&env))
         .await
         .unwrap();
+    app.expect_dead_letters();
     let queue = &app.platform.queue;
     let job = Job::new("task.completed", json!({"title": "no ids"}));
     queue.publish(&job).await.unwrap();

@@ -7,12 +7,11 @@
     reason = "tests"
 )]
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use tessera_app::testkit::{TestDatabase, eventually, random_hex, redis_url};
+use tessera_app::testkit::{TestDatabase, eventually, free_port, random_hex, redis_url, sigterm};
 
 const SHELL: &str = env!("CARGO_BIN_EXE_shell");
 
@@ -41,14 +40,6 @@ fn secrets() -> Vec<(&'static str, String)> {
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("shell runs")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[cfg(feature = "auth")]
@@ -257,11 +248,7 @@ async fn the_web_app_alone_serves_the_bundle_and_stops_on_sigterm() {
         "{page}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(sigterm(child.id()));
     let exit = eventually(Duration::from_secs(15), "the process to exit", || {
         let polled = child.try_wait().unwrap();
         async move { polled }
@@ -439,11 +426,7 @@ async fn serve_migrates_answers_and_exits_zero_on_sigterm() {
         .unwrap();
     assert_eq!(res.status(), 202);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(sigterm(child.id()));
     let exit = eventually(Duration::from_secs(15), "the process to exit", || {
         let polled = child.try_wait().unwrap();
         async move { polled }

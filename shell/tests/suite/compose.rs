@@ -1,7 +1,8 @@
-//! The deployments as files: `compose.split.yml`, `compose.mono.yml`, `.env.example`, the
-//! `Dockerfile` and the `just split` script (`.ci/split`), checked against DESIGN.md's process
-//! interface and against the environment variables the code reads. `just compose-test` also runs
-//! both compose files on Docker; these checks need no Docker and name the rule a file breaks.
+//! The deployments as files: `compose.split.yml`, `compose.mono.yml`, the `Dockerfile` and the
+//! `just split` script (`.ci/split`), checked against DESIGN.md's process interface and against
+//! the declared configuration (`tessera_app::variables`, from which `.env.example` is
+//! generated). `just compose-test` also runs both compose files on Docker; these checks need no
+//! Docker and name the rule a file breaks.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use tessera_app::variables;
 use yaml_serde::Value;
 
 /// DESIGN.md "Process interface": the port of each module when it runs alone (the web app's is
@@ -28,7 +30,8 @@ const PORTS: &[(&str, u16)] = &[
 ];
 /// The domains with a database of their own.
 const DATABASES: &[&str] = &["auth", "user", "task", "notification"];
-/// Variables that must never have a default in a compose file.
+/// Variables that must never have a default in a compose file (the declared secrets: checked
+/// below).
 const SECRETS: &[&str] = &["JWT_SECRET", "INTERNAL_JWT_SECRET"];
 /// The modules of the single process's image.
 const MONO_FEATURES: &[&str] = &[
@@ -330,26 +333,6 @@ fn the_mono_file_has_every_service_the_design_names() {
         "compose.mono.yml: services differ from app + postgres + redis + mailpit"
     );
     assert_eq!(app_containers(&mono), vec!["app".to_owned()]);
-}
-
-#[test]
-fn every_variable_an_app_container_sets_is_listed_in_env_example() {
-    let listed = env_example();
-    let mut unknown = Vec::new();
-    for compose in [Compose::split(), Compose::mono()] {
-        for svc in app_containers(&compose) {
-            for var in compose.env(&svc).keys() {
-                if !listed.contains(var) {
-                    unknown.push(format!("{}: {svc} sets {var}", compose.file));
-                }
-            }
-        }
-    }
-    assert!(
-        unknown.is_empty(),
-        "variables that .env.example does not list:\n  {}",
-        unknown.join("\n  ")
-    );
 }
 
 #[test]
@@ -1074,26 +1057,7 @@ fn assignments<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 // ------------------------------------------------------------------------------------------------
-// .env.example against the code
-
-/// The variables `.env.example` lists (`NAME=` lines).
-fn env_example() -> BTreeSet<String> {
-    let text = read(".env.example");
-    let mut seen = BTreeSet::new();
-    for line in text.lines() {
-        let Some((name, _)) = line.split_once('=') else {
-            continue;
-        };
-        if line.starts_with('#') || !is_var_name(name) {
-            continue;
-        }
-        assert!(
-            seen.insert(name.to_owned()),
-            ".env.example lists {name} twice"
-        );
-    }
-    seen
-}
+// The compose files against the declared configuration (app/src/variables.rs)
 
 fn is_var_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -1101,544 +1065,64 @@ fn is_var_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Listed in `.env.example` but read by no code of ours.
-const DOCS_ONLY: &[(&str, &str)] = &[(
-    "RUST_LOG",
-    "read by tracing-subscriber's EnvFilter::try_from_default_env (app/src/telemetry.rs)",
-)];
-
-/// Read by our code but deliberately not in `.env.example`: not configuration.
-const NOT_CONFIGURATION: &[(&str, &str)] = &[
-    (
-        "TEST_DATABASE_URL",
-        "the test harness (app/src/testkit.rs, feature testkit)",
-    ),
-    ("TEST_REDIS_URL", "the test harness"),
-    ("TEST_MAIL_API", "the test harness"),
-    ("TEST_SMTP_HOST", "the test harness"),
-    ("TEST_SMTP_PORT", "the test harness"),
-];
-
-/// Variables of modules being written while this file was: listed already, and read once the
-/// module exists. The gateway module exists once `shell` has a `gateway` feature; from then on
-/// it must read exactly these names.
-const GATEWAY_VARS: &[&str] = &[
-    "AUTH_SERVICE_URL",
-    "USER_SERVICE_URL",
-    "TASK_SERVICE_URL",
-    "RATE_LIMIT_PER_MINUTE",
-    "AUTH_RATE_LIMIT_PER_MINUTE",
-    "CORS_ORIGINS",
-    "UPSTREAM_TIMEOUT",
-    "UPSTREAM_CONNECT_TIMEOUT",
-    "BREAKER_FAILURES",
-    "BREAKER_OPEN_FOR",
-];
-/// The web app's variables, read by the `ui` module (`app/src/web_ui.rs`).
-const UI_VARS: &[&str] = &["UI_PORT", "UI_DIR", "API_GATEWAY_URL"];
-
 #[test]
-fn env_example_lists_exactly_the_variables_the_code_reads() {
-    let listed = env_example();
-    let scan = code::scan(&root());
-    assert!(
-        scan.unresolved.is_empty(),
-        "environment reads whose variable name this test cannot see; teach `code::FORWARDERS` \
-         where their names come from:\n  {}",
-        scan.unresolved.join("\n  ")
-    );
-    // Each way of reading a variable is seen: a broken scanner must not pass quietly.
-    for (var, how) in [
-        ("JWT_SECRET", "Env::secret"),
-        ("HOST", "Env::get"),
-        ("SERVICES", "clap's env ="),
-        ("AUTH_DATABASE_URL", "Env::database_url(\"auth\")"),
-        ("LOGIN_ATTEMPTS_PER_IP", "auth's limit() helper"),
-        (
-            "NOTIFICATION_SERVICE_URL",
-            "a const passed to Endpoint::from_env",
-        ),
-        ("SERVICE_CALL_TIMEOUT", "a const passed to Env::duration_or"),
-        ("TEST_DATABASE_URL", "std::env::var"),
-    ] {
-        assert!(
-            scan.reads.contains_key(var),
-            "the scan missed {var} ({how})"
-        );
-    }
-
-    let gateway_built = read("shell/Cargo.toml")
-        .lines()
-        .any(|l| l.trim_start().starts_with("gateway =") || l.trim_start().starts_with("gateway="));
-    let mut pending = BTreeSet::new();
-    if !gateway_built {
-        pending.extend(set(GATEWAY_VARS));
-    }
-    let docs_only: BTreeSet<String> = DOCS_ONLY.iter().map(|(v, _)| (*v).to_owned()).collect();
-    let not_config: BTreeSet<String> = NOT_CONFIGURATION
-        .iter()
-        .map(|(v, _)| (*v).to_owned())
+fn every_variable_an_app_container_sets_is_declared_and_read_there() {
+    let split = Compose::split();
+    // The block every split container gets: each of its variables is read by some module.
+    let shared: BTreeSet<String> = split.doc["x-app-env"]
+        .as_mapping()
+        .expect("compose.split.yml: an x-app-env block")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
         .collect();
-
-    let missing: Vec<String> = scan
-        .reads
-        .iter()
-        .filter(|(var, _)| !listed.contains(*var) && !not_config.contains(*var))
-        .map(|(var, at)| format!("{var} (read at {})", at.join(", ")))
-        .collect();
-    let unread: Vec<String> = listed
-        .iter()
-        .filter(|var| {
-            !scan.reads.contains_key(*var) && !docs_only.contains(*var) && !pending.contains(*var)
-        })
-        .map(|var| {
-            if GATEWAY_VARS.contains(&var.as_str()) {
-                format!("{var} (the gateway module is built now and must read it under this name)")
-            } else if UI_VARS.contains(&var.as_str()) {
-                format!("{var} (the ui module must read it under this name)")
-            } else {
-                var.clone()
+    let mut wrong = Vec::new();
+    for compose in [split, Compose::mono()] {
+        for svc in app_containers(&compose) {
+            let env = compose.env(&svc);
+            // The modules the container runs: SERVICES, or every module (mono).
+            let modules: Vec<String> = env.get("SERVICES").map_or_else(
+                || {
+                    shell::KNOWN_MODULES
+                        .iter()
+                        .map(|m| (*m).to_owned())
+                        .collect()
+                },
+                |s| s.split(',').map(str::to_owned).collect(),
+            );
+            for var in env.keys() {
+                let Some(declared) = variables::find(var) else {
+                    wrong.push(format!(
+                        "{}: {svc} sets {var}, which is not declared",
+                        compose.file
+                    ));
+                    continue;
+                };
+                let from_shared = compose.file == "compose.split.yml" && shared.contains(var);
+                if !from_shared && !modules.iter().any(|m| declared.read_by(m)) {
+                    wrong.push(format!(
+                        "{}: {svc} sets {var}, which none of its modules {modules:?} reads \
+                         (read by {:?})",
+                        compose.file, declared.read_by
+                    ));
+                }
             }
-        })
-        .collect();
+        }
+    }
     assert!(
-        missing.is_empty() && unread.is_empty(),
-        "read by the code but not in .env.example:\n  {}\nin .env.example but read by no code:\n  {}",
-        missing.join("\n  "),
-        unread.join("\n  ")
+        wrong.is_empty(),
+        "the compose files against app/src/variables.rs:\n  {}",
+        wrong.join("\n  ")
     );
-    for (var, why) in DOCS_ONLY {
-        assert!(
-            listed.contains(*var),
-            "DOCS_ONLY names {var} ({why}), which .env.example does not list"
-        );
-    }
-    for (var, why) in NOT_CONFIGURATION {
-        assert!(
-            scan.reads.contains_key(*var),
-            "NOT_CONFIGURATION names {var} ({why}), which nothing reads any more"
-        );
-    }
 }
 
-/// Finds the environment variables the Rust sources read, by name, without compiling them.
-///
-/// Sources are lexed just enough to blank comments and `#[cfg(test)]` items and to tell string
-/// literals from code. A variable is read when its name is:
-/// - the literal first argument of an `Env` accessor (`get`, `required`, `parse_or`,
-///   `duration_or`, `positive_duration_or`, `secret`, `list_or`), or a `const NAME: &str =
-///   "..."` passed there;
-/// - derived by `database_url("<domain>")` or `platform.database("<domain>")`
-///   (`<DOMAIN>_DATABASE_URL`);
-/// - a clap `env = "..."`, or the literal of `std::env::var(...)` / `option_env!(...)`;
-/// - passed to a function that forwards it to an accessor (`FORWARDING_CALLS`).
-///
-/// An accessor called with anything else is `unresolved` unless `FORWARDERS` says where its
-/// names come from, so a new way of reading variables fails the test instead of hiding.
-mod code {
-    use std::collections::BTreeMap;
-    use std::path::Path;
-
-    const ACCESSORS: &[&str] = &[
-        "get",
-        "required",
-        "parse_or",
-        "duration_or",
-        "positive_duration_or",
-        "secret",
-        "list_or",
-        "database_url",
-        "database",
-    ];
-
-    /// Accessor calls whose argument is a parameter, by file and argument, and why that is fine.
-    const FORWARDERS: &[(&str, &str, &str)] = &[
-        (
-            "app/src/config.rs",
-            "name",
-            "Env's own accessors pass their argument on",
-        ),
-        (
-            "app/src/client.rs",
-            "url_var",
-            "Endpoint::from_env: its callers (FORWARDING_CALLS)",
-        ),
-        (
-            "domains/auth/src/service.rs",
-            "var",
-            "limit(): its callers (FORWARDING_CALLS)",
-        ),
-        (
-            "app/src/gateway/mod.rs",
-            "var",
-            "service_url(): its callers (FORWARDING_CALLS)",
-        ),
-        (
-            "app/src/server.rs",
-            "domain.name",
-            "each domain's database_url(\"<domain>\")",
-        ),
-        (
-            "app/src/module.rs",
-            "domain",
-            "each domain's platform.database(\"<domain>\")",
-        ),
-    ];
-
-    /// Functions that forward a variable name to an accessor, which argument holds it, and the
-    /// only file that calls them (when they are private).
-    const FORWARDING_CALLS: &[(&str, usize, Option<&str>)] = &[
-        ("Endpoint::from_env", 2, None),
-        ("limit", 2, Some("domains/auth/src/service.rs")),
-        ("service_url", 1, Some("app/src/gateway/mod.rs")),
-    ];
-
-    pub struct Scan {
-        /// Variable -> where it is read (`path:line`).
-        pub reads: BTreeMap<String, Vec<String>>,
-        /// Accessor calls whose variable name is not visible.
-        pub unresolved: Vec<String>,
-    }
-
-    struct Source {
-        path: String,
-        /// The text with comments and test items blanked.
-        code: String,
-        /// `code` with the insides of string and char literals blanked too (same offsets).
-        mask: String,
-    }
-
-    impl Source {
-        fn line(&self, at: usize) -> String {
-            format!(
-                "{}:{}",
-                self.path,
-                self.code[..at].matches('\n').count() + 1
-            )
-        }
-    }
-
-    pub fn scan(root: &Path) -> Scan {
-        let mut dirs = vec![
-            "app/src".to_owned(),
-            "app/contracts/src".to_owned(),
-            "shell/src".to_owned(),
-            "ui/src".to_owned(),
-        ];
-        for entry in std::fs::read_dir(root.join("domains")).unwrap().flatten() {
-            dirs.push(format!(
-                "domains/{}/src",
-                entry.file_name().to_string_lossy()
-            ));
-        }
-        let mut sources = Vec::new();
-        for dir in dirs {
-            collect(root, &dir, &mut sources);
-        }
-        assert!(
-            sources.len() > 20,
-            "found only {} source files",
-            sources.len()
-        );
-
-        let consts = consts(&sources);
-        let mut scan = Scan {
-            reads: BTreeMap::new(),
-            unresolved: Vec::new(),
-        };
-        let mut read = |var: String, at: String| scan.reads.entry(var).or_default().push(at);
-        let mut unresolved = Vec::new();
-        for src in &sources {
-            for accessor in ACCESSORS {
-                let needle = format!(".{accessor}(");
-                for (at, _) in src.mask.match_indices(&needle) {
-                    let args = args(src, at + needle.len() - 1);
-                    let arg = args.first().map(String::as_str).unwrap_or("");
-                    let arg = arg.trim_start_matches('&');
-                    let value = literal(arg).or_else(|| consts.get(arg).map(String::as_str));
-                    if let Some(value) = value {
-                        if matches!(*accessor, "database_url" | "database") {
-                            let var = format!("{}_DATABASE_URL", value.to_ascii_uppercase());
-                            read(var, src.line(at));
-                        } else if super::is_var_name(value) {
-                            read(value.to_owned(), src.line(at));
-                        } else if !matches!(*accessor, "get" | "required") || env_receiver(src, at)
-                        {
-                            // A lower-case literal on `get`/`required` of some other type (a map,
-                            // utoipa's schema builders) is not an environment read.
-                            unresolved.push(format!("{} .{accessor}({arg})", src.line(at)));
-                        }
-                    } else if arg.is_empty() {
-                        // `pool.get()` and the like.
-                    } else if *accessor == "get" && !env_receiver(src, at) {
-                        // Some other map's get (headers, pools, JSON): not the environment.
-                    } else if !FORWARDERS
-                        .iter()
-                        .any(|(p, a, _)| *p == src.path && *a == arg)
-                    {
-                        unresolved.push(format!("{} .{accessor}({arg})", src.line(at)));
-                    }
-                }
-            }
-            for (name, index, only_in) in FORWARDING_CALLS {
-                if only_in.is_some_and(|f| f != src.path) {
-                    continue;
-                }
-                let needle = format!("{name}(");
-                for (at, _) in src.mask.match_indices(&needle) {
-                    // Not another function ending in the same name, a method, or the definition.
-                    let before = &src.mask[..at];
-                    if before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
-                        || before.trim_end().ends_with("fn")
-                    {
-                        continue;
-                    }
-                    let args = args(src, at + needle.len() - 1);
-                    let arg = args.get(*index).map(String::as_str).unwrap_or("");
-                    if let Some(lit) = literal(arg) {
-                        read(lit.to_owned(), src.line(at));
-                    } else if let Some(value) = consts.get(arg) {
-                        read(value.clone(), src.line(at));
-                    } else {
-                        unresolved.push(format!("{} {name}(.., {arg}, ..)", src.line(at)));
-                    }
-                }
-            }
-            for needle in ["env = ", "env::var(", "var_os(", "option_env!("] {
-                for (at, _) in src.mask.match_indices(needle) {
-                    let rest = src.code[at + needle.len()..].trim_start();
-                    if let Some(lit) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
-                        if super::is_var_name(lit) {
-                            read(lit.to_owned(), src.line(at));
-                        }
-                    }
-                }
-            }
-        }
-        scan.unresolved = unresolved;
-        scan
-    }
-
-    fn collect(root: &Path, dir: &str, out: &mut Vec<Source>) {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = format!("{dir}/{name}");
-            if entry.path().is_dir() {
-                collect(root, &rel, out);
-            } else if name.ends_with(".rs") {
-                let text = std::fs::read_to_string(entry.path()).unwrap();
-                let (code, mask) = lex(&text);
-                out.push(Source {
-                    path: rel,
-                    code,
-                    mask,
-                });
-            }
-        }
-    }
-
-    /// `const NAME: &str = "value";` anywhere in the sources.
-    fn consts(sources: &[Source]) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        for src in sources {
-            for line in src.code.lines() {
-                let Some((_, rest)) = line.split_once("const ") else {
-                    continue;
-                };
-                let Some((name, value)) = rest.split_once(": &str = ") else {
-                    continue;
-                };
-                if let Some(v) = literal(value.trim().trim_end_matches(';')) {
-                    out.insert(name.trim().to_owned(), v.to_owned());
-                }
-            }
-        }
-        out
-    }
-
-    /// The contents of a plain string literal `"..."`.
-    fn literal(s: &str) -> Option<&str> {
-        let s = s.trim();
-        s.strip_prefix('"')?.strip_suffix('"')
-    }
-
-    /// Whether the receiver of the call at `dot` is an `Env` (`env.get`, `platform.env.get`,
-    /// or `self.get` inside `Env` itself).
-    fn env_receiver(src: &Source, dot: usize) -> bool {
-        let before = src.mask[..dot].trim_end();
-        let ident: String = before
-            .chars()
-            .rev()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        ident == "env" || (ident == "self" && src.path == "app/src/config.rs")
-    }
-
-    /// The arguments of the call whose `(` is at `open`, as written.
-    fn args(src: &Source, open: usize) -> Vec<String> {
-        let mask = src.mask.as_bytes();
-        let mut depth = 0usize;
-        let mut start = open + 1;
-        let mut out = Vec::new();
-        for (i, &c) in mask.iter().enumerate().skip(open) {
-            match c {
-                b'(' | b'[' | b'{' => depth += 1,
-                b')' | b']' | b'}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        out.push(src.code[start..i].trim().to_owned());
-                        break;
-                    }
-                }
-                b',' if depth == 1 => {
-                    out.push(src.code[start..i].trim().to_owned());
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        if out.last().is_some_and(String::is_empty) {
-            out.pop();
-        }
-        out
-    }
-
-    fn blank(v: &mut [u8], from: usize, to: usize) {
-        let to = to.min(v.len());
-        for b in &mut v[from..to] {
-            if *b != b'\n' {
-                *b = b' ';
-            }
-        }
-    }
-
-    /// Blanks comments (in both outputs) and literal contents (in the mask), then removes
-    /// `#[cfg(test)]` items from both.
-    fn lex(text: &str) -> (String, String) {
-        let b = text.as_bytes();
-        let mut code = b.to_vec();
-        let mut mask = b.to_vec();
-        let ident = |i: usize| i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
-        let mut i = 0;
-        while i < b.len() {
-            if b[i..].starts_with(b"//") {
-                let end = b[i..]
-                    .iter()
-                    .position(|&c| c == b'\n')
-                    .map_or(b.len(), |p| i + p);
-                blank(&mut code, i, end);
-                blank(&mut mask, i, end);
-                i = end;
-            } else if b[i..].starts_with(b"/*") {
-                let (mut depth, mut j) = (1, i + 2);
-                while j < b.len() && depth > 0 {
-                    if b[j..].starts_with(b"/*") {
-                        depth += 1;
-                        j += 2;
-                    } else if b[j..].starts_with(b"*/") {
-                        depth -= 1;
-                        j += 2;
-                    } else {
-                        j += 1;
-                    }
-                }
-                blank(&mut code, i, j);
-                blank(&mut mask, i, j);
-                i = j;
-            } else if b[i] == b'r' && !ident(i) && matches!(b.get(i + 1), Some(b'"' | b'#')) {
-                let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
-                let open = i + 1 + hashes;
-                if b.get(open) != Some(&b'"') {
-                    i += 1;
-                    continue;
-                }
-                let close = format!("\"{}", "#".repeat(hashes)).into_bytes();
-                let end = b[open + 1..]
-                    .windows(close.len())
-                    .position(|w| w == close.as_slice())
-                    .map_or(b.len(), |p| open + 1 + p);
-                blank(&mut mask, open + 1, end);
-                i = end + close.len();
-            } else if b[i] == b'"' {
-                let mut j = i + 1;
-                while j < b.len() && b[j] != b'"' {
-                    j += if b[j] == b'\\' { 2 } else { 1 };
-                }
-                blank(&mut mask, i + 1, j);
-                i = j + 1;
-            } else if b[i] == b'\'' {
-                if b.get(i + 1) == Some(&b'\\') {
-                    let end = b
-                        .get(i + 3..)
-                        .and_then(|rest| rest.iter().position(|&c| c == b'\''))
-                        .map_or(b.len(), |p| i + 3 + p);
-                    blank(&mut mask, i + 1, end);
-                    i = end + 1;
-                } else {
-                    let len = match b.get(i + 1) {
-                        Some(&c) if c >= 0xF0 => 4,
-                        Some(&c) if c >= 0xE0 => 3,
-                        Some(&c) if c >= 0xC0 => 2,
-                        _ => 1,
-                    };
-                    if b.get(i + 1 + len) == Some(&b'\'') {
-                        blank(&mut mask, i + 1, i + 1 + len);
-                        i += len + 2;
-                    } else {
-                        i += 1; // a lifetime
-                    }
-                }
-            } else {
-                i += 1;
-            }
-        }
-        // `#[cfg(test)]` items: up to the `;` or the brace that closes them.
-        let mut from = 0;
-        while let Some(p) = find(&mask, b"#[cfg(test)]", from) {
-            let body = p + b"#[cfg(test)]".len();
-            let end = match mask[body..].iter().position(|&c| c == b'{' || c == b';') {
-                Some(q) if mask[body + q] == b';' => body + q + 1,
-                Some(q) => {
-                    let mut depth = 0usize;
-                    let mut end = mask.len();
-                    for (k, &c) in mask.iter().enumerate().skip(body + q) {
-                        match c {
-                            b'{' => depth += 1,
-                            b'}' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    end = k + 1;
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    end
-                }
-                None => mask.len(),
-            };
-            blank(&mut code, p, end);
-            blank(&mut mask, p, end);
-            from = end;
-        }
-        // Whole characters were replaced by spaces, so both are still UTF-8.
-        (
-            String::from_utf8(code).unwrap(),
-            String::from_utf8(mask).unwrap(),
-        )
-    }
-
-    fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-        hay.get(from..)?
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|p| from + p)
-    }
+#[test]
+fn secrets_are_the_declared_ones() {
+    let declared: Vec<&str> = variables::all()
+        .filter(|v| v.secret)
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(
+        declared, SECRETS,
+        "app/src/variables.rs declares other secrets"
+    );
 }
