@@ -169,289 +169,24 @@ impl Deployment {
                 env.push((name.to_owned(), value));
             }
         }
-        let (redis, queue, prefix) = connect_queue(&env).await;
-        let client = http_client();
-        let deployment = Deployment {
-            base,
-            client,
-            env,
-            queue,
-            redis,
-            prefix,
-            inner: Inner::External,
-        };
-        deployment.wait_ready().await;
-        deployment
-    }
-
-    /// Waits until the gateway's `/ready` answers 200 (downstream services included).
-    pub async fn wait_ready(&self) {
-        let url = self.url("/ready");
-        eventually(WAIT, "the gateway to be ready", || async {
-            let res = self.client.get(&url).send().await.ok()?;
-            res.status().is_success().then_some(())
-        })
-        .await
-        .expect("ready");
-    }
-
-    /// The URL of `path` at the gateway.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// The split processes (panics on the single deployment: split-only tests ask for it).
-    pub fn split(&mut self) -> &mut Split {
-        match &mut self.inner {
-            Inner::Split(s) => s,
-            Inner::Single(_) | Inner::External => panic!("not a split deployment"),
-        }
-    }
-
-    /// Declares that the scenario dead-letters jobs on purpose (and checks them itself).
-    pub fn expect_dead_letters(&mut self) {
-        self.dead_letters_expected = true;
-    }
-
-    /// Stops everything and removes the Redis keys. Fails the test when a job was dead-lettered
-    /// and the scenario did not expect it (the single process's `TestApp::shutdown` checks the
-    /// same). An external deployment is left as it is.
-    pub async fn stop(mut self) {
-        let mut dead = Vec::new();
-        match &mut self.inner {
-            Inner::Single(app) => {
-                if let Some(mut app) = app.take() {
-                    if self.dead_letters_expected {
-                        app.expect_dead_letters();
-                    }
-                    app.shutdown().await;
-                }
-            }
-            Inner::Split(split) => {
-                split.stop_all().await;
-                if !self.dead_letters_expected {
-                    dead = dead_letters(&self.queue).await;
-                }
-            }
-            Inner::External => return,
-        }
-        delete_prefix(&self.redis, &self.prefix).await;
-        assert!(dead.is_empty(), "the scenario left dead-lettered jobs: {dead:?}");
-    }
-
-    /// A POST with a JSON body and an optional bearer token.
-    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
-        let mut req = self.client.post(self.url(path)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.expect("POST")
-    }
-
-    /// A GET with a bearer token.
-    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET")
-    }
-
-    /// Registers `email` and logs in; returns `(user id, access token, refresh token)`.
-    pub async fn sign_up(&self, email: &str, password: &str) -> (String, String, String) {
-        let res = self
-            .post(
-                "/auth/register",
-                None,
-                json!({"email": email, "password": password, "name": "Ada"}),
-            )
-            .await;
-        assert_eq!(res.status(), 201, "register");
-        let (access, refresh) = self.login(email, password).await.expect("login");
-        let me: Value = self
-            .get("/auth/me", &access)
-            .await
-            .json()
-            .await
-            .expect("me");
-        (me["id"].as_str().expect("id").to_owned(), access, refresh)
-    }
-
-    /// Logs in; `None` when refused.
-    pub async fn login(&self, email: &str, password: &str) -> Option<(String, String)> {
-        let res = self
-            .post(
-                "/auth/login",
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await;
-        if res.status() != 200 {
-            return None;
-        }
-        let body: Value = res.json().await.ok()?;
-        Some((
-            body["accessToken"].as_str()?.to_owned(),
-            body["refreshToken"].as_str()?.to_owned(),
-        ))
-    }
-
-    /// Waits until the worker group has nothing in flight, waiting or unread, and checks that
-    /// nothing is dead: after this, a missing effect is really missing.
-    pub async fn worker_settled(&self) {
-        eventually(WAIT, "the worker's jobs to settle", || async {
-            let stats = self.queue.stats().await.ok()?;
-            stats
-                .iter()
-                .filter(|s| s.group == "worker")
-                .all(|s| s.pending == 0 && s.delayed == 0 && s.lag == Some(0))
-                .then_some(())
-        })
-        .await
-        .expect("settled");
-        assert!(
-            self.queue.list_dead().await.expect("dead list").is_empty(),
-            "no job was dead-lettered"
-        );
-    }
-
-    /// Makes `email` an admin with the real `shell admin promote` CLI (effective from the
-    /// next login).
-    pub fn promote(&self, email: &str) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shell"))
-            .args(["admin", "promote", email])
-            .env_clear()
-            .env("AUTH_DATABASE_URL", self.auth_database_url())
-            .output()
-            .expect("shell admin promote runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The auth database URL (the admin CLI promotes users there).
-    pub fn auth_database_url(&self) -> String {
-        match &self.inner {
-            Inner::Single(app) => app.as_ref().expect("running").database_url("auth"),
-            Inner::Split(s) => s.databases["auth"].url.clone(),
-            Inner::External => external_var("TESSERA_E2E_AUTH_DATABASE_URL"),
-        }
-    }
-}
-
-/// A client that follows no redirects.
-    pub client: reqwest::Client,
-    /// The variables every process got (secrets, Redis).
-    pub env: Vec<(String, String)>,
-    /// The shared job queue (for "has the worker settled" checks).
-    pub queue: Queue,
-    redis: fred::prelude::Client,
-    prefix: String,
-    inner: Inner,
-    dead_letters_expected: bool,
-}
-
-enum Inner {
-    Single(Option<Box<TestApp>>),
-    Split(Split),
-    External,
-}
-
-impl Deployment {
-    /// Starts `kind` with the suite's defaults plus `overrides`.
-    pub async fn start(kind: Kind, overrides: &[(&str, &str)]) -> Deployment {
-        if kind == Kind::External {
-            assert!(
-                overrides.is_empty(),
-                "an external deployment runs with its own settings: {overrides:?}"
-            );
-            return Deployment::external().await;
-        }
-        let mut env: Vec<(String, String)> = vec![
-            ("JWT_SECRET".into(), random_hex(32)),
-            ("INTERNAL_JWT_SECRET".into(), random_hex(32)),
-            ("REDIS_URL".into(), redis_url()),
-            ("REDIS_PREFIX".into(), format!("test:{}", random_hex(8))),
-            ("WEB_APP_URL".into(), WEB_APP_URL.into()),
-        ];
-        env.extend(smtp_env().into_iter().map(|(k, v)| (k.to_owned(), v)));
-        for (k, v) in overrides {
-            env.retain(|(name, _)| name != k);
-            env.push(((*k).to_owned(), (*v).to_owned()));
-        }
         let settings = Env::from_pairs(env.clone())
             .redis()
             .expect("redis settings");
         let (redis, queue) = connect_queue(&settings).await;
-        let prefix = settings.prefix.clone();
-        let client = http_client();
-        let (base, inner) = match kind {
-            Kind::Single => {
-                let pairs: Vec<(&str, &str)> =
-                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let all = domains();
-                let app = tessera_app::testkit::spawn(
-                    Mount::behind_gateway(&all, Some(shell::OPENAPI_JSON)),
-                    &pairs,
-                    std::net::TcpListener::bind("127.0.0.1:0").expect("port"),
-                )
-                .await
-                .expect("single process starts");
-                (app.base.clone(), Inner::Single(Some(Box::new(app))))
-            }
-            Kind::Split => {
-                let split = Split::start(&env).await;
-                (split.url("gateway"), Inner::Split(split))
-            }
-            Kind::External => unreachable!("returned above"),
-        };
         let deployment = Deployment {
             base,
-            client,
+            client: http_client(),
             env,
             queue,
             redis,
-            prefix,
-            inner,
+            prefix: settings.prefix.clone(),
+            inner: Inner::External,
             dead_letters_expected: false,
         };
         deployment.wait_ready().await;
         deployment
     }
 
-    /// The deployment at `TESSERA_E2E_URL` (see the module's documentation).
-    async fn external() -> Deployment {
-        let base = external_var(EXTERNAL_URL).trim_end_matches('/').to_owned();
-        let mut env: Vec<(String, String)> = vec![
-            ("REDIS_URL".into(), redis_url()),
-            (
-                "REDIS_PREFIX".into(),
-                std::env::var("TESSERA_E2E_REDIS_PREFIX").unwrap_or_else(|_| "tessera".into()),
-            ),
-        ];
-        for name in ["JWT_SECRET", "INTERNAL_JWT_SECRET"] {
-            if let Ok(value) = std::env::var(name) {
-                env.push((name.to_owned(), value));
-            }
-        }
-        let (redis, queue, prefix) = connect_queue(&env).await;
-        let client = http_client();
-        let deployment = Deployment {
-            base,
-            client,
-            env,
-            queue,
-            redis,
-            prefix,
-            inner: Inner::External,
-        };
-        deployment.wait_ready().await;
-        deployment
-    }
-
     /// Waits until the gateway's `/ready` answers 200 (downstream services included).
     pub async fn wait_ready(&self) {
         let url = self.url("/ready");
@@ -608,22 +343,6 @@ impl Deployment {
             Inner::External => external_var("TESSERA_E2E_AUTH_DATABASE_URL"),
         }
     }
-}
-
-/// Redis, the job queue on it and the key prefix, as `env` names them.
-async fn connect_queue(env: &[(String, String)]) -> (fred::prelude::Client, Queue, String) {
-    let settings = Env::from_pairs(env.to_vec())
-        .redis()
-        .expect("redis settings");
-    let redis = tessera_app::redis::connect(&settings).await.expect("redis");
-    redis.wait_for_connect().await.expect("redis up");
-    let queue = Queue::new(
-        redis.clone(),
-        settings.clone(),
-        QueueSettings::default(),
-        None,
-    );
-    (redis, queue, settings.prefix)
 }
 
 /// A client that follows no redirects.
