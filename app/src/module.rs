@@ -5,8 +5,6 @@
 //! the queue, metrics) and returns a [`Module`]: routes, readiness checks, job subscriptions and
 //! background tasks. `shell` mounts any subset of modules into one actix `App`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +19,7 @@ use crate::redis::RedisSettings;
 use crate::telemetry::Metrics;
 use crate::tokens::Tokens;
 
-/// A boxed, sendable future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub use crate::BoxFuture;
 
 /// A domain's constructor.
 pub type BuildFn = fn(Platform) -> BoxFuture<anyhow::Result<Arc<dyn Module>>>;
@@ -136,7 +133,7 @@ pub struct Platform {
     /// Whether this process mounts exactly one domain (then plain `DATABASE_URL` is accepted).
     pub single_domain: bool,
     /// In-process adapters the mounted domains provide to each other.
-    pub local: Arc<crate::clients::LocalServices>,
+    pub local: Arc<crate::domain_clients::LocalServices>,
 }
 
 impl Platform {

@@ -13,33 +13,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use tessera_app::services::{self, SERVICES};
 use yaml_serde::Value;
 
-/// DESIGN.md "Process interface": the port of each module when it runs alone (the web app's is
-/// `UI_PORT`).
-const PORTS: &[(&str, u16)] = &[
-    ("gateway", 4000),
-    ("auth", 4001),
-    ("user", 4002),
-    ("task", 4003),
-    ("notification", 4004),
-    ("worker", 4005),
-    ("ui", 3000),
-];
-/// The domains with a database of their own.
-const DATABASES: &[&str] = &["auth", "user", "task", "notification"];
 /// Variables that must never have a default in a compose file.
 const SECRETS: &[&str] = &["JWT_SECRET", "INTERNAL_JWT_SECRET"];
-/// The modules of the single process's image.
-const MONO_FEATURES: &[&str] = &[
-    "gateway",
-    "auth",
-    "user",
-    "task",
-    "notification",
-    "worker",
-    "ui",
-];
 /// Where the image keeps the web app's bundle (the `ui` module's UI_DIR).
 const UI_BUNDLE: &str = "/usr/local/share/tessera/ui";
 
@@ -51,12 +29,26 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// The port of each module when it runs alone (the web app's is `UI_PORT`), from the table of
+/// services (DESIGN.md "Process interface").
 fn port_of(module: &str) -> u16 {
-    PORTS
+    services::find(module)
+        .map(|s| s.port)
+        .unwrap_or_else(|| panic!("the table of services has no `{module}`"))
+}
+
+/// The domains with a database of their own (the table of services).
+fn databases() -> Vec<&'static str> {
+    SERVICES
         .iter()
-        .find(|(m, _)| *m == module)
-        .map(|(_, p)| *p)
-        .unwrap_or_else(|| panic!("DESIGN.md names no port for `{module}`"))
+        .filter(|s| s.database_var.is_some())
+        .map(|s| s.name)
+        .collect()
+}
+
+/// The modules of the single process's image: all of them.
+fn mono_features() -> Vec<&'static str> {
+    SERVICES.iter().map(|s| s.name).collect()
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -176,7 +168,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 fn split_apps() -> Vec<&'static str> {
-    PORTS.iter().map(|(m, _)| *m).collect()
+    SERVICES.iter().map(|s| s.name).collect()
 }
 
 /// The app containers of each file: the ones built from the Dockerfile.
@@ -211,7 +203,7 @@ fn db_target(url: &str) -> (String, String) {
 fn the_split_file_has_every_service_the_design_names() {
     let split = Compose::split();
     let mut expected = set(&split_apps());
-    for d in DATABASES {
+    for d in databases() {
         expected.insert(format!("{d}-db"));
     }
     expected.extend(set(&["redis", "mailpit"]));
@@ -395,14 +387,10 @@ fn service_urls_name_the_service_and_its_port() {
         }
     }
     let split = Compose::split();
-    for (svc, upstreams) in [
-        ("gateway", &["auth", "user", "task", "notification"][..]),
-        ("worker", &["notification"][..]),
-    ] {
-        for up in upstreams {
-            split.env_var(svc, &format!("{}_SERVICE_URL", up.to_ascii_uppercase()));
-        }
+    for up in services::routed() {
+        split.env_var("gateway", up.url_var.unwrap());
     }
+    split.env_var("worker", services::NOTIFICATION.url_var.unwrap());
 }
 
 #[test]
@@ -418,7 +406,7 @@ fn each_split_domain_container_uses_its_own_database() {
             per_domain.is_empty(),
             "compose.split.yml: {app} sets {per_domain:?}; a single-domain container uses DATABASE_URL"
         );
-        if !DATABASES.contains(&app) {
+        if !databases().contains(&app) {
             assert!(
                 !env.contains_key("DATABASE_URL"),
                 "compose.split.yml: {app} has no database but sets DATABASE_URL"
@@ -472,9 +460,9 @@ fn the_mono_postgres_holds_the_four_databases_the_app_uses() {
         !env.contains_key("DATABASE_URL"),
         "compose.mono.yml: app mounts several domains; plain DATABASE_URL means nothing to it"
     );
-    for d in DATABASES {
-        let var = format!("{}_DATABASE_URL", d.to_ascii_uppercase());
-        let url = mono.env_var("app", &var);
+    for d in databases() {
+        let var = services::database_var(d).unwrap();
+        let url = mono.env_var("app", var);
         let (host, db) = db_target(&url);
         assert_eq!(
             host, "postgres",
@@ -494,8 +482,9 @@ fn the_mono_postgres_holds_the_four_databases_the_app_uses() {
 
 #[test]
 fn dependencies_wait_until_healthy() {
+    let routed: Vec<&str> = services::routed().map(|s| s.name).collect();
     let split_edges: &[(&str, &[&str])] = &[
-        ("gateway", &["auth", "user", "task", "notification"]),
+        ("gateway", &routed),
         ("auth", &["auth-db", "redis"]),
         ("user", &["user-db", "redis"]),
         ("task", &["task-db", "redis"]),
@@ -700,8 +689,9 @@ fn each_container_is_built_with_the_modules_it_runs() {
         .to_owned();
     let words: BTreeSet<String> = features.split_whitespace().map(str::to_owned).collect();
     assert!(
-        set(MONO_FEATURES).is_subset(&words),
-        "compose.mono.yml: app is built with FEATURES=`{features}`, which lacks some of {MONO_FEATURES:?}"
+        set(&mono_features()).is_subset(&words),
+        "compose.mono.yml: app is built with FEATURES=`{features}`, which lacks some of {:?}",
+        mono_features()
     );
     assert!(
         !mono.env("app").contains_key("SERVICES"),
@@ -716,14 +706,14 @@ fn each_container_is_built_with_the_modules_it_runs() {
         .trim_matches('"');
     assert_eq!(
         default.split_whitespace().collect::<Vec<_>>(),
-        MONO_FEATURES,
+        mono_features(),
         "Dockerfile: FEATURES default"
     );
     let mut all_features: Vec<String> = words.iter().cloned().collect();
     all_features.extend(split_apps().into_iter().map(str::to_owned));
     for word in all_features {
         assert!(
-            shell::KNOWN_MODULES.contains(&word.as_str()),
+            services::find(&word).is_some(),
             "FEATURES names `{word}`, not a module"
         );
     }
@@ -905,20 +895,18 @@ fn the_split_script_runs_each_service_on_its_port_with_the_compose_names() {
         .map(str::trim)
         .filter(|l| l.starts_with("run "))
     {
-        let mut words = line.split_whitespace().skip(1);
-        let name = words.next().unwrap_or_default().to_owned();
-        let port: u16 = words
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!(".ci/split: `{line}` has no port"));
-        assert_eq!(
-            port,
-            port_of(&name),
-            ".ci/split starts {name} on {port}, DESIGN.md says {}",
-            port_of(&name)
+        // `run <service> [VAR=value ...]`: the port and the URLs come from the table of services.
+        let name = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            services::find(&name).is_some(),
+            ".ci/split: `{line}` starts no service of the table"
         );
         let env = split.env(&name);
-        for word in line.split_whitespace().skip(3) {
+        for word in line.split_whitespace().skip(2) {
             let Some((var, value)) = word.split_once('=') else {
                 continue;
             };
@@ -1064,7 +1052,7 @@ fn env_example_lists_exactly_the_variables_the_code_reads() {
         ("LOGIN_ATTEMPTS_PER_IP", "auth's limit() helper"),
         (
             "NOTIFICATION_SERVICE_URL",
-            "a const passed to Endpoint::from_env",
+            "the table of services, passed to Endpoint::from_env",
         ),
         ("SERVICE_CALL_TIMEOUT", "a const passed to Env::duration_or"),
         ("TEST_DATABASE_URL", "std::env::var"),
@@ -1165,7 +1153,7 @@ mod code {
             "Env's own accessors pass their argument on",
         ),
         (
-            "app/src/client.rs",
+            "app/src/service_client.rs",
             "url_var",
             "Endpoint::from_env: its callers (FORWARDING_CALLS)",
         ),
@@ -1177,7 +1165,7 @@ mod code {
         (
             "app/src/gateway/mod.rs",
             "var",
-            "service_url(): its callers (FORWARDING_CALLS)",
+            "service_url(): the URL variables of the table of services (TABLE_ARGS)",
         ),
         (
             "app/src/server.rs",
@@ -1197,6 +1185,13 @@ mod code {
         ("Endpoint::from_env", 2, None),
         ("limit", 2, Some("domains/auth/src/lib.rs")),
         ("service_url", 1, Some("app/src/gateway/mod.rs")),
+    ];
+
+    /// Forwarding-call arguments (file, argument) that hold a row of the table of services or its
+    /// URL variable: such a call reads the URL variables of the table (`tessera_app::services`).
+    const TABLE_ARGS: &[(&str, &str)] = &[
+        ("app/src/domain_clients.rs", "url_var"),
+        ("app/src/gateway/mod.rs", "service"),
     ];
 
     pub struct Scan {
@@ -1305,6 +1300,13 @@ mod code {
                         read(lit.to_owned(), src.line(at));
                     } else if let Some(value) = consts.get(arg) {
                         read(value.clone(), src.line(at));
+                    } else if TABLE_ARGS.contains(&(src.path.as_str(), arg)) {
+                        for var in tessera_app::services::SERVICES
+                            .iter()
+                            .filter_map(|s| s.url_var)
+                        {
+                            read(var.to_owned(), src.line(at));
+                        }
                     } else {
                         unresolved.push(format!("{} {name}(.., {arg}, ..)", src.line(at)));
                     }
