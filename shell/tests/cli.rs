@@ -154,7 +154,14 @@ fn services_prints_the_table_as_tsv_and_json() {
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     assert_eq!(
         rows[0],
-        ["name", "kind", "port", "prefixes", "url_var", "database_var"]
+        [
+            "name",
+            "kind",
+            "port",
+            "prefixes",
+            "url_var",
+            "database_var"
+        ]
     );
     assert!(rows.contains(&vec![
         "task",
