@@ -5,7 +5,8 @@ set dotenv-load
 
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/tessera-target")
 
-# Domains with a database, and the shell features (one per domain crate) that can be built alone.
+# Domains with a database, and the shell features (one per domain crate) that can be built alone:
+# the table of services' (app/src/services.rs; shell/tests/suite/compose.rs checks).
 domains := "auth user task notification"
 features := "auth user task notification worker"
 

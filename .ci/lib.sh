@@ -20,7 +20,7 @@ CARGO_BIN="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin"
 case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PG_BASE="${PG_ADMIN_URL%/*}"
-# The domains with a database of their own.
+# The domains with a database of their own: the table of services' (shell/tests/suite/compose.rs checks).
 DB_DOMAINS="auth user task notification"
 
 # Tool versions, pinned. nextest: the machine ships this one; another is replaced.
@@ -29,6 +29,10 @@ NEXTEST_VERSION=0.9.143
 DIESEL_CLI_VERSION=2.3.2
 
 say() { echo "== $*" >&2; }
+
+# The table of services (app/src/services.rs, printed by `shell services`) without its header:
+# name, kind, port, prefixes, url_var, database_var, tab-separated ("-" for none). Needs SHELL_BIN.
+service_table() { "$SHELL_BIN" services | tail -n +2; }
 
 # --- tools ---------------------------------------------------------------------------------------
 

@@ -152,11 +152,15 @@ impl Env {
         }
     }
 
-    /// The database URL of `domain`: `<DOMAIN>_DATABASE_URL`, or plain `DATABASE_URL` when this
-    /// process mounts that one domain only.
+    /// The database URL of `domain`: its database variable in the table of services
+    /// (`<DOMAIN>_DATABASE_URL`), or plain `DATABASE_URL` when this process mounts that one domain
+    /// only.
     pub fn database_url(&self, domain: &str, only_domain: bool) -> Result<String, ConfigError> {
-        let name = format!("{}_DATABASE_URL", domain.to_ascii_uppercase());
-        if let Some(url) = self.get(&name) {
+        let name = crate::services::database_var(domain).ok_or_else(|| ConfigError::Invalid {
+            name: domain.to_owned(),
+            reason: "the table of services gives this module no database".to_owned(),
+        })?;
+        if let Some(url) = self.get(name) {
             return Ok(url.to_owned());
         }
         if only_domain {
@@ -164,7 +168,7 @@ impl Env {
                 return Ok(url.to_owned());
             }
         }
-        Err(ConfigError::Missing(name))
+        Err(ConfigError::Missing(name.to_owned()))
     }
 
     /// Redis settings: `REDIS_URL` when set (it may name a database number), else

@@ -3,13 +3,19 @@
 //! Everything a domain needs and nothing domain-specific: configuration, the problem+json error
 //! type, telemetry, database pools and migrations, tokens and their extractors, the Redis job
 //! queue, the transactional outbox and its relay, and the [`module::Module`] interface that every
-//! domain implements so the `shell` binary can mount any subset of them.
+//! domain implements so the `shell` binary can mount any subset of them. The table of services
+//! ([`services`]) names every module with its port, routes and variables; the gateway module
+//! (`gateway`) and the web app's static server (`web_ui`) are compiled in only with the features
+//! of the same names (`gateway`, `ui`).
 
-pub mod client;
-pub mod clients;
+use std::future::Future;
+use std::pin::Pin;
+
 pub mod config;
 pub mod db;
+pub mod domain_clients;
 pub mod error;
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod health;
 pub mod inbox;
@@ -24,6 +30,8 @@ pub mod platform_schema;
 pub mod queue;
 pub mod redis;
 pub mod server;
+pub mod service_client;
+pub mod services;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -31,6 +39,11 @@ pub mod throttle;
 pub mod tokens;
 pub mod trace;
 pub mod variables;
+#[cfg(feature = "ui")]
 pub mod web_ui;
 
 pub use tessera_contracts as contracts;
+
+/// A boxed, sendable future: what the module interface, the domain clients and background tasks
+/// return, so their traits stay object safe without the `async-trait` crate.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -9,8 +9,6 @@
 //! [`Module::database`]; the server derives the rest from it: the `/ready` check, the pool gauge
 //! in `/metrics` and the outbox relay. The module's name is its [`Domain::name`].
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +24,7 @@ use crate::redis::RedisSettings;
 use crate::telemetry::Metrics;
 use crate::tokens::Tokens;
 
-/// A boxed, sendable future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub use crate::BoxFuture;
 
 /// A domain's constructor.
 pub type BuildFn = fn(Platform) -> BoxFuture<anyhow::Result<Arc<dyn Module>>>;
@@ -217,7 +214,7 @@ pub struct Platform {
     /// Whether this process mounts exactly one domain (then plain `DATABASE_URL` is accepted).
     pub single_domain: bool,
     /// In-process adapters the mounted domains provide to each other.
-    pub local: Arc<crate::clients::LocalServices>,
+    pub local: Arc<crate::domain_clients::LocalServices>,
 }
 
 impl Platform {

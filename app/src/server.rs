@@ -5,8 +5,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "gateway")]
 use actix_governor::Governor;
-use actix_web::middleware::{Condition, from_fn};
+#[cfg(feature = "gateway")]
+use actix_web::middleware::Condition;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -14,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Env, HttpSettings, TokenSettings};
 use crate::db::{PoolSettings, platform_migrations, run_migrations};
 use crate::error::{ApiError, json_config, path_config, query_config};
+#[cfg(feature = "gateway")]
 use crate::gateway::{self, Gateway};
 use crate::health::{self, Operational, ServiceInfo};
 use crate::module::{Domain, Module, Platform, ReadyCheck};
@@ -153,7 +157,7 @@ pub struct Mount<'a> {
     /// The domains served in this process.
     pub domains: &'a [&'a Domain],
     /// Whether the gateway module stands in front of them (and proxies to the domains that are
-    /// not mounted here).
+    /// not mounted here). Only a build with the `gateway` feature can start such a mount.
     pub gateway: bool,
     /// The OpenAPI document the gateway serves at `/openapi.json` (with Swagger UI at `/docs`).
     pub openapi: Option<&'static str>,
@@ -188,6 +192,10 @@ pub async fn start(
     http: HttpSettings,
     listener: Option<TcpListener>,
 ) -> anyhow::Result<Running> {
+    #[cfg(not(feature = "gateway"))]
+    if mount.gateway {
+        anyhow::bail!("this build has no gateway (the `gateway` feature of tessera-app is off)");
+    }
     let domains = mount.domains;
     migrate(&platform.env, domains).await?;
 
@@ -195,9 +203,12 @@ pub async fn start(
     for domain in domains {
         modules.push((domain.build)(platform.clone()).await?);
     }
-    let local: Vec<&str> = domains.iter().map(|d| d.name).collect();
+    #[cfg(feature = "gateway")]
     let gateway = match mount.gateway {
-        true => Some(Arc::new(Gateway::build(&platform, &local, mount.openapi)?)),
+        true => {
+            let local: Vec<&str> = domains.iter().map(|d| d.name).collect();
+            Some(Arc::new(Gateway::build(&platform, &local, mount.openapi)?))
+        }
         false => None,
     };
 
@@ -206,6 +217,7 @@ pub async fn start(
     if !domains.is_empty() {
         checks.push(ReadyCheck::redis(platform.redis.clone()));
     }
+    #[cfg(feature = "gateway")]
     if let Some(g) = &gateway {
         checks.extend(g.ready_checks());
     }
@@ -219,7 +231,7 @@ pub async fn start(
         subscriptions.extend(m.subscriptions());
     }
     let mut names: Vec<&str> = domains.iter().map(|d| d.name).collect();
-    if gateway.is_some() {
+    if mount.gateway {
         names.insert(0, "gateway");
     }
     let info = ServiceInfo {
@@ -263,13 +275,16 @@ pub async fn start(
             tasks.spawn(task);
         }
     }
+    #[cfg(feature = "gateway")]
     if let Some(g) = &gateway {
         tasks.spawn(g.housekeeping(shutdown.clone()));
     }
 
-    // The gateway's layers are always in the stack and switched on when it is mounted, so one
-    // App type serves both shapes. Unused limiters cost one empty map each.
+    // In a build with the gateway, its layers are always in the stack and switched on when it is
+    // mounted, so one App type serves both shapes. Unused limiters cost one empty map each.
+    #[cfg(feature = "gateway")]
     let edge_state = gateway.as_ref().map(|g| g.edge_state()).unwrap_or_default();
+    #[cfg(feature = "gateway")]
     let (general, strict) = match &gateway {
         Some(g) => (g.general_limit(), g.strict_limit()),
         None => (
@@ -277,6 +292,7 @@ pub async fn start(
             gateway::limit::config(gateway::limit::Scope::Strict, 1, Arc::default())?,
         ),
     };
+    #[cfg(feature = "gateway")]
     let gateway_on = gateway.is_some();
 
     let tokens = web::Data::new(platform.tokens.clone());
@@ -286,26 +302,30 @@ pub async fn start(
     let server = HttpServer::new(move || {
         let modules = app_modules.clone();
         let operational = operational.clone();
+        #[cfg(feature = "gateway")]
         let gateway = gateway.clone();
-        App::new()
+        let app = App::new()
             .app_data(tokens.clone())
             .app_data(metrics.clone())
-            .app_data(edge_state.clone())
             .app_data(json_config(body_limit))
             .app_data(query_config())
             .app_data(path_config())
-            .app_data(web::PayloadConfig::new(body_limit))
-            // Outermost last: telemetry, CORS, the general then the strict limit, the guard.
+            .app_data(web::PayloadConfig::new(body_limit));
+        // Outermost last: telemetry, CORS, the general then the strict limit, the guard.
+        #[cfg(feature = "gateway")]
+        let app = app
+            .app_data(edge_state.clone())
             .wrap(Condition::new(gateway_on, from_fn(gateway::guard)))
             .wrap(Condition::new(gateway_on, Governor::new(&strict)))
             .wrap(Condition::new(gateway_on, Governor::new(&general)))
-            .wrap(Condition::new(gateway_on, from_fn(gateway::edge)))
-            .wrap(from_fn(telemetry))
+            .wrap(Condition::new(gateway_on, from_fn(gateway::edge)));
+        app.wrap(from_fn(telemetry))
             .configure(move |cfg| {
                 health::configure(cfg, operational);
                 for m in &modules {
                     m.configure(cfg);
                 }
+                #[cfg(feature = "gateway")]
                 if let Some(g) = &gateway {
                     g.configure(cfg);
                 }

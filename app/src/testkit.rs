@@ -408,6 +408,7 @@ pub async fn spawn_app(
 }
 
 /// Starts `domains` behind the gateway module, as the single-process deployment runs them.
+#[cfg(feature = "gateway")]
 pub async fn spawn_gateway(
     domains: &[&'static Domain],
     overrides: &[(&str, &str)],
@@ -445,7 +446,8 @@ pub async fn spawn(
         if let Some(own) = d.migrations {
             let db = TestDatabase::create(d.name, &[platform_migrations, own]).await?;
             env = env.with(
-                &format!("{}_DATABASE_URL", d.name.to_ascii_uppercase()),
+                crate::services::database_var(d.name)
+                    .ok_or_else(|| anyhow::anyhow!("no database variable for {}", d.name))?,
                 db.url.clone(),
             );
             databases.push((d.name.to_owned(), db));

@@ -13,6 +13,17 @@ use sha2::{Digest, Sha256};
 
 use crate::redis::RedisSettings;
 
+/// The longest the auth service holds a login on purpose (`LOGIN_MAX_DELAY`, see
+/// ARCHITECTURE.md "Login throttling"), when the variable is not set. Shared by the auth domain,
+/// which applies it, and the gateway, which must wait longer than that for the auth service.
+pub const DEFAULT_LOGIN_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// What an upstream needs beyond a deliberate login delay (argon2, the database, the hop).
+/// `UPSTREAM_TIMEOUT` must exceed `LOGIN_MAX_DELAY` by at least this much: a slowed login that
+/// timed out would count as an auth failure, and a handful of them (slowed on purpose by
+/// anyone who guesses wrong at one account) would open the breaker and refuse every login.
+pub const LOGIN_DELAY_HEADROOM: Duration = Duration::from_secs(2);
+
 /// One named limit: at most `max` attempts per `window`.
 #[derive(Debug, Clone)]
 pub struct Limit {

@@ -42,7 +42,7 @@ use crate::config::{ConfigError, Env};
 /// `/usr/local/share/tessera/ui`.
 pub const DEFAULT_UI_DIR: &str = "ui/dist";
 /// The web app's port by default (DESIGN.md "Process interface").
-pub const DEFAULT_UI_PORT: u16 = 3000;
+pub const DEFAULT_UI_PORT: u16 = crate::services::UI.port;
 /// Where the browser reaches the API by default: the gateway of `just dev`.
 pub const DEFAULT_API_GATEWAY_URL: &str = "http://localhost:4000";
 /// The placeholder in `index.html` that becomes the API's origin.

@@ -6,23 +6,14 @@ use tessera_app::config::{Env, HttpSettings, LogFormat};
 use tessera_app::module::Domain;
 use tessera_app::queue::{Queue, QueueSettings, ReplaySelector};
 use tessera_app::server;
+use tessera_app::services::{self, SERVICES};
 use tessera_app::trace::{TraceSettings, Tracer};
-use tessera_app::web_ui::{self, UiSettings};
+#[cfg(feature = "ui")]
+use tessera_app::web_ui::{self, UiServer, UiSettings};
 
 mod openapi;
 
 pub use openapi::{INTERNAL_TAG, internal_openapi, openapi};
-
-/// Every module name the design knows, compiled in or not.
-pub const KNOWN_MODULES: &[&str] = &[
-    "gateway",
-    "auth",
-    "user",
-    "task",
-    "notification",
-    "worker",
-    "ui",
-];
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -51,6 +42,13 @@ pub enum Command {
         /// Domains to migrate (default: every compiled-in domain).
         #[arg(long, env = "SERVICES", value_delimiter = ',')]
         services: Vec<String>,
+    },
+    /// Print the table of services: name, kind, port, route prefixes, URL variable, database
+    /// variable (tab-separated, a header line first, `-` for none; scripts read it).
+    Services {
+        /// Print it as a JSON array instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the public OpenAPI document (what the gateway serves) as JSON.
     Openapi {
@@ -152,8 +150,15 @@ pub const UI_COMPILED: bool = cfg!(feature = "ui");
 
 /// The committed OpenAPI document, served by the gateway at `/openapi.json`. A test keeps it
 /// equal to what `shell openapi` generates, so a gateway built without any domain still serves
-/// the whole API's document.
+/// the whole API's document. Only a build with the gateway carries it.
+#[cfg(feature = "gateway")]
 pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+/// The document the gateway serves, when this build has a gateway.
+#[cfg(feature = "gateway")]
+const GATEWAY_OPENAPI: Option<&str> = Some(OPENAPI_JSON);
+#[cfg(not(feature = "gateway"))]
+const GATEWAY_OPENAPI: Option<&str> = None;
 
 /// Picks the modules `requested` names (every compiled-in one when empty), refusing unknown or
 /// not-compiled names with a message that says which.
@@ -191,11 +196,9 @@ pub fn select(requested: &[String]) -> anyhow::Result<Selection> {
         names.join(", ")
     };
     for name in &requested {
-        if !KNOWN_MODULES.contains(&name.as_str()) {
-            anyhow::bail!(
-                "unknown module `{name}` (known: {})",
-                KNOWN_MODULES.join(", ")
-            );
+        if services::find(name).is_none() {
+            let known: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
+            anyhow::bail!("unknown module `{name}` (known: {})", known.join(", "));
         }
         if name == "gateway" && GATEWAY_COMPILED {
             picked.gateway = true;
@@ -217,20 +220,14 @@ pub fn select(requested: &[String]) -> anyhow::Result<Selection> {
     Ok(picked)
 }
 
-/// The default API port for a process (DESIGN.md "Process interface"): a single domain without
-/// the gateway gets its own port, anything else 4000.
+/// The default API port for a process (DESIGN.md "Process interface", the table of services): a
+/// single domain without the gateway gets its own port, anything else the gateway's.
 pub fn default_port(selection: &Selection) -> u16 {
-    match (selection.gateway, selection.domains.as_slice()) {
-        (false, [one]) => match one.name {
-            "auth" => 4001,
-            "user" => 4002,
-            "task" => 4003,
-            "notification" => 4004,
-            "worker" => 4005,
-            _ => 4000,
-        },
-        _ => 4000,
-    }
+    let own = match (selection.gateway, selection.domains.as_slice()) {
+        (false, [one]) => services::find(one.name),
+        _ => None,
+    };
+    own.unwrap_or(&services::GATEWAY).port
 }
 
 /// The `service.name` of a process's spans unless `OTEL_SERVICE_NAME` says otherwise: the module
@@ -255,6 +252,14 @@ fn log_format(env: &Env) -> LogFormat {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::from_process();
     match cli.command {
+        Command::Services { json } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(SERVICES)?);
+            } else {
+                print!("{}", services::tsv());
+            }
+            Ok(())
+        }
         Command::Openapi { internal } => {
             let domains = compiled_domains();
             let doc = if internal {
@@ -285,10 +290,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             // The web app first: a missing bundle or a bad API_GATEWAY_URL fails before any
             // migration runs.
-            let ui = match ui_settings(&env, selection.ui)? {
-                Some(settings) => Some(web_ui::start(&settings, None).await?),
-                None => None,
-            };
+            let ui = start_ui(&env, selection.ui).await?;
             // A process that mounts only the web app needs no API listener, Redis or secrets.
             let api_wanted = selection.gateway || !selection.domains.is_empty() || ui.is_none();
             let running = if api_wanted {
@@ -297,7 +299,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let mount = server::Mount {
                     domains: &selection.domains,
                     gateway: selection.gateway,
-                    openapi: Some(OPENAPI_JSON),
+                    openapi: GATEWAY_OPENAPI,
                 };
                 Some(server::start(platform, mount, http, None).await?)
             } else {
@@ -359,7 +361,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Starts the web app's listener when this process serves it (see [`UiMount`]).
+#[cfg(feature = "ui")]
+async fn start_ui(env: &Env, mount: UiMount) -> anyhow::Result<Option<UiServer>> {
+    match ui_settings(env, mount)? {
+        Some(settings) => Ok(Some(web_ui::start(&settings, None).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A build without the web app never serves it ([`UiMount::No`] is all `select` picks).
+#[cfg(not(feature = "ui"))]
+async fn start_ui(_env: &Env, _mount: UiMount) -> anyhow::Result<Option<NoUi>> {
+    Ok(None)
+}
+
+/// The web app listener a build without the `ui` feature cannot have.
+#[cfg(not(feature = "ui"))]
+enum NoUi {}
+
+#[cfg(not(feature = "ui"))]
+impl NoUi {
+    async fn shutdown(self) {
+        match self {}
+    }
+}
+
 /// The web app listener's settings when this process serves it (see [`UiMount`]).
+#[cfg(feature = "ui")]
 fn ui_settings(env: &Env, mount: UiMount) -> anyhow::Result<Option<UiSettings>> {
     if mount == UiMount::No {
         return Ok(None);
@@ -409,6 +438,33 @@ mod tests {
     fn an_empty_selection_mounts_everything_compiled_in() {
         let all = select(&[]).map(|s| s.domains.len()).unwrap_or(usize::MAX);
         assert_eq!(all, compiled_domains().len());
+    }
+
+    #[test]
+    fn every_module_of_the_table_is_a_feature_and_every_domain_feature_is_in_the_table() {
+        let manifest = include_str!("../Cargo.toml");
+        let features: std::collections::BTreeSet<&str> = manifest
+            .split_once("[features]")
+            .and_then(|(_, rest)| rest.split_once("\n["))
+            .map(|(section, _)| section)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(name, _)| name.trim()))
+            .filter(|name| *name != "default")
+            .collect();
+        let names: std::collections::BTreeSet<&str> = SERVICES.iter().map(|s| s.name).collect();
+        assert_eq!(
+            features, names,
+            "shell's features against the table of services"
+        );
+        for d in compiled_domains() {
+            assert_eq!(
+                services::find(d.name).map(|s| s.kind),
+                Some(services::Kind::Domain),
+                "{}",
+                d.name
+            );
+        }
     }
 
     #[test]

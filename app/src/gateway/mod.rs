@@ -6,8 +6,14 @@
 //! refused as if it did not exist, and the access-token pre-check on protected routes (401
 //! without calling the domain). Behind them, each domain is either mounted in the same process
 //! (its routes are served directly, no HTTP hop) or reached through the reverse proxy at its
-//! `*_SERVICE_URL` ([`proxy`]), with a timeout and a circuit breaker per upstream. The gateway
-//! also serves Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`.
+//! `*_SERVICE_URL` ([`proxy`]), with a timeout and a circuit breaker per upstream. Which domain
+//! owns which path prefix, and its URL variable, come from the table of services
+//! ([`crate::services`]). The gateway also serves Swagger UI at `/docs` and the OpenAPI document
+//! at `/openapi.json`.
+//!
+//! Compiled in with the `gateway` feature of `tessera-app` (the shell's `gateway` feature turns
+//! it on); a build without it carries none of this module nor its dependencies (actix-governor,
+//! Swagger UI).
 
 pub mod breaker;
 pub mod cors;
@@ -35,22 +41,13 @@ use self::breaker::{Breaker, BreakerSettings};
 use self::cors::{CorsPolicy, Verdict};
 use self::limit::{LimitConfig, Scope};
 use self::proxy::Upstream;
-use crate::clients::NOTIFICATION_URL_VAR;
 use crate::config::{ConfigError, DEFAULT_BODY_LIMIT, Env};
 use crate::error::ApiError;
 use crate::module::{BoxFuture, Platform, ReadyCheck};
 use crate::net::{ClientAddr, TrustedProxies, client_ip};
+use crate::services::{self, Service};
+use crate::throttle::{DEFAULT_LOGIN_MAX_DELAY, LOGIN_DELAY_HEADROOM};
 use crate::tokens::{AuthUser, Tokens, bearer};
-
-/// The routable domains: module name, the path prefix it owns, and the metrics route label of
-/// its proxied requests. The worker serves no public
-/// routes.
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("auth", "/auth", "/auth/*"),
-    ("user", "/users", "/users/*"),
-    ("task", "/tasks", "/tasks/*"),
-    ("notification", "/notifications", "/notifications/*"),
-];
 
 /// Auth routes that take no access token.
 const PUBLIC_AUTH_ROUTES: &[&str] = &[
@@ -83,17 +80,6 @@ const STRIPPED_HEADER_PREFIXES: &[&str] = &[
 /// app's session switch (`X-Tessera-Session: cookie`, read by the auth domain). It claims
 /// nothing about the client; it only asks for the refresh token in a cookie.
 const PUBLIC_TESSERA_HEADERS: &[&str] = &["x-tessera-session"];
-
-/// The longest the auth service holds a login on purpose (`LOGIN_MAX_DELAY`, see
-/// ARCHITECTURE.md "Login throttling"), when the variable is not set. Shared here because the
-/// gateway must wait longer than that for the auth service.
-pub const DEFAULT_LOGIN_MAX_DELAY: Duration = Duration::from_secs(5);
-
-/// What an upstream needs beyond a deliberate login delay (argon2, the database, the hop).
-/// `UPSTREAM_TIMEOUT` must exceed `LOGIN_MAX_DELAY` by at least this much: a slowed login that
-/// timed out would count as an auth failure, and a handful of them (slowed on purpose by
-/// anyone who guesses wrong at one account) would open the breaker and refuse every login.
-pub const LOGIN_DELAY_HEADROOM: Duration = Duration::from_secs(2);
 
 /// Gateway tuning from the environment.
 #[derive(Debug, Clone)]
@@ -197,7 +183,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Builds the gateway for a process that mounts the domains named in `local`; every other
-    /// routable domain is proxied to its `*_SERVICE_URL`. `openapi` is the document served at
+    /// routed service of the table ([`services::routed`]) is proxied to its `*_SERVICE_URL`. `openapi` is the document served at
     /// `/openapi.json` (the committed one, so nothing about it is computed at run time).
     pub fn build(
         platform: &Platform,
@@ -224,29 +210,25 @@ impl Gateway {
             // Redirects are the client's business: pass them through.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let env = &platform.env;
-        // Every URL is checked, also of domains mounted here, so a typo fails on any machine.
-        let urls = [
-            service_url(env, "AUTH_SERVICE_URL", "http://localhost:4001")?,
-            service_url(env, "USER_SERVICE_URL", "http://localhost:4002")?,
-            service_url(env, "TASK_SERVICE_URL", "http://localhost:4003")?,
-            service_url(env, NOTIFICATION_URL_VAR, "http://localhost:4004")?,
-        ];
         let mut upstreams = Vec::new();
-        for ((name, prefix, route), base) in ROUTES.iter().zip(urls) {
-            if local.contains(name) {
+        for service in services::routed() {
+            // Every URL is checked, also of domains mounted here, so a typo fails on any machine.
+            let base = service_url(&platform.env, service)?;
+            if local.contains(&service.name) {
                 continue;
             }
-            upstreams.push(Arc::new(Upstream {
-                name,
-                prefix,
-                route,
-                base,
-                breaker: Breaker::new(settings.breaker),
-                timeout: settings.upstream_timeout,
-                client: client.clone(),
-                failures: failures.clone(),
-            }));
+            for route in service.routes {
+                upstreams.push(Arc::new(Upstream {
+                    name: service.name,
+                    prefix: route.prefix,
+                    route: route.label,
+                    base: base.clone(),
+                    breaker: Breaker::new(settings.breaker),
+                    timeout: settings.upstream_timeout,
+                    client: client.clone(),
+                    failures: failures.clone(),
+                }));
+            }
         }
         let general = limit::config(
             Scope::General,
@@ -274,13 +256,22 @@ impl Gateway {
 
     /// The domains this gateway reaches over HTTP.
     pub fn upstream_names(&self) -> Vec<&'static str> {
-        self.upstreams.iter().map(|u| u.name).collect()
+        let mut names: Vec<&'static str> = self.upstreams.iter().map(|u| u.name).collect();
+        // A service with several prefixes has an upstream (and a breaker) per prefix.
+        names.dedup();
+        names
     }
 
-    /// `/ready` includes every upstream's own `/ready`.
+    /// `/ready` includes every upstream service's own `/ready`, once per service.
     pub fn ready_checks(&self) -> Vec<ReadyCheck> {
+        let mut seen = Vec::new();
         self.upstreams
             .iter()
+            .filter(|up| {
+                let first = !seen.contains(&up.name);
+                seen.push(up.name);
+                first
+            })
             .map(|up| {
                 let up = up.clone();
                 ReadyCheck {
@@ -386,9 +377,17 @@ impl Gateway {
     }
 }
 
-/// A service base URL: `http(s)://host[:port]`, stored without a trailing slash.
-fn service_url(env: &Env, var: &str, default: &str) -> Result<String, ConfigError> {
-    let raw = env.get(var).unwrap_or(default);
+/// The base URL of `service` from its URL variable (default: its port on localhost):
+/// `http(s)://host[:port]`, stored without a trailing slash.
+fn service_url(env: &Env, service: &Service) -> Result<String, ConfigError> {
+    let Some(var) = service.url_var else {
+        return Err(ConfigError::Invalid {
+            name: service.name.to_owned(),
+            reason: "the table of services gives it no URL variable".to_owned(),
+        });
+    };
+    let default = service.local_url();
+    let raw = env.get(var).unwrap_or(&default);
     let url = url::Url::parse(raw).map_err(|e| ConfigError::Invalid {
         name: var.to_owned(),
         reason: e.to_string(),
@@ -425,9 +424,9 @@ pub fn access(path: &str) -> Access {
     if PUBLIC_AUTH_ROUTES.contains(&path) {
         return Access::Open;
     }
-    let owned = ROUTES
-        .iter()
-        .any(|(_, prefix, _)| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    let owned = services::routed()
+        .flat_map(|s| s.routes)
+        .any(|r| path == r.prefix || path.starts_with(&format!("{}/", r.prefix)));
     if owned { Access::User } else { Access::Open }
 }
 
@@ -695,11 +694,17 @@ mod tests {
     #[test]
     fn service_urls_must_be_http() {
         let env = Env::from_pairs([("TASK_SERVICE_URL", "ftp://x")]);
-        assert!(service_url(&env, "TASK_SERVICE_URL", "http://localhost:4003").is_err());
+        assert!(service_url(&env, &services::TASK).is_err());
         let env = Env::from_pairs([("TASK_SERVICE_URL", "http://task:4003/")]);
         assert_eq!(
-            service_url(&env, "TASK_SERVICE_URL", "").ok().as_deref(),
+            service_url(&env, &services::TASK).ok().as_deref(),
             Some("http://task:4003")
         );
+        let unset = Env::from_pairs::<&str, &str>([]);
+        assert_eq!(
+            service_url(&unset, &services::TASK).ok().as_deref(),
+            Some("http://localhost:4003")
+        );
+        assert!(service_url(&unset, &services::WORKER).is_err());
     }
 }

@@ -131,7 +131,7 @@ impl JobError {
 /// when its chain holds an error that [`Classify`]s as unavailable (a [`ClientError`],
 /// [`DbError`] or Redis error), it defers instead.
 ///
-/// [`ClientError`]: crate::client::ClientError
+/// [`ClientError`]: crate::service_client::ClientError
 /// [`DbError`]: crate::db::DbError
 impl From<anyhow::Error> for JobError {
     fn from(err: anyhow::Error) -> Self {
@@ -155,9 +155,9 @@ pub trait Classify {
     fn is_unavailable(&self) -> bool;
 }
 
-impl Classify for crate::client::ClientError {
+impl Classify for crate::service_client::ClientError {
     fn is_unavailable(&self) -> bool {
-        matches!(self, crate::client::ClientError::Unavailable { .. })
+        matches!(self, crate::service_client::ClientError::Unavailable { .. })
     }
 }
 
@@ -189,7 +189,7 @@ impl Classify for anyhow::Error {
     fn is_unavailable(&self) -> bool {
         self.chain().any(|cause| {
             cause
-                .downcast_ref::<crate::client::ClientError>()
+                .downcast_ref::<crate::service_client::ClientError>()
                 .is_some_and(Classify::is_unavailable)
                 || cause
                     .downcast_ref::<crate::db::DbError>()

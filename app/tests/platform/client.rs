@@ -10,11 +10,11 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::json;
-use tessera_app::client::{ClientError, Endpoint, ServiceClient};
-use tessera_app::clients::{HttpNotificationClient, NotificationClient, SEND_PATH};
 use tessera_app::config::{Env, Secret, TokenSettings};
+use tessera_app::domain_clients::{HttpNotificationClient, NotificationClient, SEND_PATH};
 use tessera_app::error::{ApiError, json_config};
 use tessera_app::queue::JobError;
+use tessera_app::service_client::{ClientError, Endpoint, ServiceClient};
 use tessera_app::tokens::{ServiceCaller, Tokens, bearer};
 use tessera_contracts::notifications::{
     Notification, NotificationChannel, NotificationType, SendNotification,

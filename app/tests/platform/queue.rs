@@ -9,11 +9,11 @@ use anyhow::{Context as _, anyhow, ensure};
 use fred::prelude::StreamsInterface;
 use fred::types::streams::XReadResponse;
 use serde_json::json;
-use tessera_app::client::ClientError;
 use tessera_app::queue::{
     HandlerFuture, Job, JobError, Queue, QueueMetrics, QueueSettings, QueueStats, ReplaySelector,
     Subscription,
 };
+use tessera_app::service_client::ClientError;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

@@ -189,7 +189,7 @@ impl AuthSettings {
             )?,
             login_max_delay: env.duration_or(
                 "LOGIN_MAX_DELAY",
-                tessera_app::gateway::DEFAULT_LOGIN_MAX_DELAY,
+                tessera_app::throttle::DEFAULT_LOGIN_MAX_DELAY,
             )?,
             forgot_per_email: limit(
                 env,

@@ -1,13 +1,13 @@
-//! The in-process adapter of `tessera_app::clients::NotificationClient`: what a worker mounted
+//! The in-process adapter of `tessera_app::domain_clients::NotificationClient`: what a worker mounted
 //! in the same process calls instead of `POST /notifications/send`.
 
 use std::time::Duration;
 
 use actix_web::ResponseError;
-use tessera_app::client::ClientError;
-use tessera_app::clients::{NOTIFICATION_SERVICE, NotificationClient};
+use tessera_app::domain_clients::{NOTIFICATION_SERVICE, NotificationClient};
 use tessera_app::error::ApiError;
 use tessera_app::module::BoxFuture;
+use tessera_app::service_client::ClientError;
 use tessera_contracts::notifications::{Notification, SendNotification};
 use tracing::Instrument;
 

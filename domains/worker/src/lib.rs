@@ -15,7 +15,7 @@
 //!
 //! Its surface: [`DOMAIN`], and an empty [`wire`] module (nothing of it crosses the wire).
 //!
-//! [`NotificationClient`]: tessera_app::clients::NotificationClient
+//! [`NotificationClient`]: tessera_app::domain_clients::NotificationClient
 
 /// The worker's wire types: none, it has no routes. The module exists so every domain crate has
 /// the same shape, and the crate builds for wasm without the `server` feature.
@@ -32,10 +32,10 @@ mod server {
     use std::sync::Arc;
 
     use actix_web::web;
-    use tessera_app::client::ClientError;
-    use tessera_app::clients::{HttpNotificationClient, LocalServices, NotificationClient};
+    use tessera_app::domain_clients::{HttpNotificationClient, LocalServices, NotificationClient};
     use tessera_app::module::{Domain, Module, Platform};
     use tessera_app::queue::{Job, JobError, Subscription};
+    use tessera_app::service_client::ClientError;
     use tessera_contracts::events::topics;
 
     use crate::plan::{self, Links};
@@ -82,7 +82,8 @@ mod server {
             .unwrap_or("http://localhost:3000");
         // Built even when the notification domain is mounted here: it only parses its variables
         // (a bad NOTIFICATION_SERVICE_URL fails the start either way) and opens no connection.
-        let remote = HttpNotificationClient::from_platform(&platform, GROUP)?;
+        let remote =
+            HttpNotificationClient::from_env(&platform.env, GROUP, platform.tokens.clone())?;
         Ok(Arc::new(Worker {
             local: platform.local.clone(),
             remote: Arc::new(remote),

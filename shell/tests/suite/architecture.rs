@@ -120,3 +120,46 @@ fn wire_crates_keep_server_dependencies_optional() {
         }
     }
 }
+
+#[test]
+fn only_the_gateway_feature_brings_the_gateway_dependencies() {
+    // A shell built without `gateway` must not carry the gateway: its dependencies are optional
+    // in the platform crate and its `gateway` feature is the one that enables them.
+    let meta = metadata();
+    let packages = meta["packages"].as_array().unwrap();
+    let app = packages
+        .iter()
+        .find(|p| p["name"] == "tessera-app")
+        .unwrap();
+    for dep in ["actix-governor", "utoipa-swagger-ui"] {
+        let d = app["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == dep && d["kind"].is_null())
+            .unwrap_or_else(|| panic!("tessera-app no longer depends on {dep}"));
+        assert_eq!(d["optional"], true, "tessera-app always depends on {dep}");
+        let enabled_by: Vec<&str> = app["features"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, deps)| {
+                deps.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == &format!("dep:{dep}"))
+            })
+            .map(|(feature, _)| feature.as_str())
+            .collect();
+        assert_eq!(enabled_by, ["gateway"], "{dep}");
+    }
+    let shell = packages.iter().find(|p| p["name"] == "shell").unwrap();
+    assert_eq!(
+        shell["features"]["gateway"],
+        serde_json::json!(["tessera-app/gateway"])
+    );
+    assert_eq!(
+        shell["features"]["ui"],
+        serde_json::json!(["tessera-app/ui"])
+    );
+}

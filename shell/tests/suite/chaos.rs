@@ -46,7 +46,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::QueryableByName;
@@ -55,6 +55,7 @@ use serde_json::{Value, json};
 use tessera_app::config::Env;
 use tessera_app::db::platform_migrations;
 use tessera_app::queue::Queue;
+use tessera_app::services;
 use tessera_app::testkit::smtp::{Recording, TestSmtp};
 use tessera_app::testkit::{
     TestDatabase, admin_url, connect_queue, delete_prefix, free_port, random_hex, redis_url,
@@ -69,10 +70,20 @@ use tokio::task::JoinSet;
 const TASK_CREATED: &str = "New Task Created";
 /// The subject of the e-mail a user's first task brings.
 const WELCOME: &str = "Welcome to Tessera: your first task is in";
-/// Every module of the single deployment, named so the web app is not mounted.
-const EVERYTHING: &str = "gateway,auth,user,task,notification,worker";
-/// Split processes in start order (the gateway last: it proxies to the others).
-const SPLIT: [&str; 6] = ["auth", "user", "task", "notification", "worker", "gateway"];
+/// Every module of the single deployment (the table of services), named so the web app is not
+/// mounted.
+static EVERYTHING: LazyLock<String> = LazyLock::new(|| {
+    let mut names = vec![services::GATEWAY.name];
+    names.extend(services::domains().map(|s| s.name));
+    names.join(",")
+});
+
+/// Split processes in start order: the domains, then the gateway (it proxies to the others).
+fn split_order() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = services::domains().map(|s| s.name).collect();
+    names.push(services::GATEWAY.name);
+    names
+}
 /// A gateway answer slower than this while an upstream is down counts as slow (the service call
 /// timeout is 5 s by default: a 503 must come from the refused connection or the open breaker,
 /// not from waiting the timeout out).
@@ -331,31 +342,29 @@ impl Cluster {
         match kind {
             Kind::Single => {
                 let mut own = env.clone();
-                for d in ["auth", "user", "task", "notification"] {
-                    own.push((format!("{}_DATABASE_URL", d.to_ascii_uppercase()), url(d)));
+                for d in services::SERVICES {
+                    if let Some(var) = d.database_var {
+                        own.push((var.to_owned(), url(d.name)));
+                    }
                 }
-                cluster.spawn("all", EVERYTHING, own, 0).await;
+                cluster.spawn("all", EVERYTHING.as_str(), own, 0).await;
             }
             Kind::Split => {
-                for name in SPLIT {
+                for name in split_order() {
                     let mut own = env.clone();
                     if cluster.databases.contains_key(name) {
                         own.push(("DATABASE_URL".into(), url(name)));
                     }
                     if name == "worker" {
+                        let notification = &services::NOTIFICATION;
                         own.push((
-                            "NOTIFICATION_SERVICE_URL".into(),
-                            cluster.url("notification"),
+                            notification.url_var.unwrap().into(),
+                            cluster.url(notification.name),
                         ));
                     }
                     if name == "gateway" {
-                        for (svc, var) in [
-                            ("auth", "AUTH_SERVICE_URL"),
-                            ("user", "USER_SERVICE_URL"),
-                            ("task", "TASK_SERVICE_URL"),
-                            ("notification", "NOTIFICATION_SERVICE_URL"),
-                        ] {
-                            own.push((var.into(), cluster.url(svc)));
+                        for svc in services::routed() {
+                            own.push((svc.url_var.unwrap().into(), cluster.url(svc.name)));
                         }
                     }
                     cluster.spawn(name, name, own, 0).await;
@@ -370,7 +379,7 @@ impl Cluster {
     fn names(&self) -> Vec<&'static str> {
         match self.kind {
             Kind::Single => vec!["all"],
-            Kind::Split => SPLIT.to_vec(),
+            Kind::Split => split_order(),
         }
     }
 

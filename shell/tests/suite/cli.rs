@@ -134,6 +134,49 @@ fn internal_routes_are_only_in_the_internal_document() {
 }
 
 #[test]
+fn services_prints_the_table_as_tsv_and_json() {
+    let out = run(shell(&[]).arg("services"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "name",
+            "kind",
+            "port",
+            "prefixes",
+            "url_var",
+            "database_var"
+        ]
+    );
+    assert!(rows.contains(&vec![
+        "task",
+        "domain",
+        "4003",
+        "/tasks",
+        "TASK_SERVICE_URL",
+        "TASK_DATABASE_URL"
+    ]));
+    assert!(rows.contains(&vec!["worker", "domain", "4005", "-", "-", "-"]));
+    assert_eq!(rows.len(), tessera_app::services::SERVICES.len() + 1);
+
+    let out = run(shell(&[]).args(["services", "--json"]));
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("pure JSON");
+    let gateway = &json[0];
+    assert_eq!(gateway["name"], "gateway");
+    assert_eq!(gateway["port"], 4000);
+    assert_eq!(json[4]["routes"][0]["prefix"], "/notifications");
+    assert_eq!(json[4]["urlVar"], "NOTIFICATION_SERVICE_URL");
+    assert_eq!(json[4]["databaseVar"], "NOTIFICATION_DATABASE_URL");
+}
+
+#[test]
 fn unknown_or_missing_modules_fail_with_a_clear_message() {
     let out = run(shell(&secrets()).args(["serve", "--services", "bogus"]));
     assert!(!out.status.success());

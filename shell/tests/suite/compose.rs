@@ -14,35 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use tessera_app::services::{self, SERVICES};
 use tessera_app::variables;
 use yaml_serde::Value;
 
-/// DESIGN.md "Process interface": the port of each module when it runs alone (the web app's is
-/// `UI_PORT`).
-const PORTS: &[(&str, u16)] = &[
-    ("gateway", 4000),
-    ("auth", 4001),
-    ("user", 4002),
-    ("task", 4003),
-    ("notification", 4004),
-    ("worker", 4005),
-    ("ui", 3000),
-];
-/// The domains with a database of their own.
-const DATABASES: &[&str] = &["auth", "user", "task", "notification"];
 /// Variables that must never have a default in a compose file (the declared secrets: checked
 /// below).
 const SECRETS: &[&str] = &["JWT_SECRET", "INTERNAL_JWT_SECRET"];
-/// The modules of the single process's image.
-const MONO_FEATURES: &[&str] = &[
-    "gateway",
-    "auth",
-    "user",
-    "task",
-    "notification",
-    "worker",
-    "ui",
-];
 /// Where the image keeps the web app's bundle (the `ui` module's UI_DIR).
 const UI_BUNDLE: &str = "/usr/local/share/tessera/ui";
 
@@ -54,12 +32,26 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// The port of each module when it runs alone (the web app's is `UI_PORT`), from the table of
+/// services (DESIGN.md "Process interface").
 fn port_of(module: &str) -> u16 {
-    PORTS
+    services::find(module)
+        .map(|s| s.port)
+        .unwrap_or_else(|| panic!("the table of services has no `{module}`"))
+}
+
+/// The domains with a database of their own (the table of services).
+fn databases() -> Vec<&'static str> {
+    SERVICES
         .iter()
-        .find(|(m, _)| *m == module)
-        .map(|(_, p)| *p)
-        .unwrap_or_else(|| panic!("DESIGN.md names no port for `{module}`"))
+        .filter(|s| s.database_var.is_some())
+        .map(|s| s.name)
+        .collect()
+}
+
+/// The modules of the single process's image: all of them.
+fn mono_features() -> Vec<&'static str> {
+    SERVICES.iter().map(|s| s.name).collect()
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -179,7 +171,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 fn split_apps() -> Vec<&'static str> {
-    PORTS.iter().map(|(m, _)| *m).collect()
+    SERVICES.iter().map(|s| s.name).collect()
 }
 
 /// The app containers of each file: the ones built from the Dockerfile.
@@ -214,7 +206,7 @@ fn db_target(url: &str) -> (String, String) {
 fn the_split_file_has_every_service_the_design_names() {
     let split = Compose::split();
     let mut expected = set(&split_apps());
-    for d in DATABASES {
+    for d in databases() {
         expected.insert(format!("{d}-db"));
     }
     expected.extend(set(&["redis", "mailpit"]));
@@ -444,14 +436,10 @@ fn service_urls_name_the_service_and_its_port() {
         }
     }
     let split = Compose::split();
-    for (svc, upstreams) in [
-        ("gateway", &["auth", "user", "task", "notification"][..]),
-        ("worker", &["notification"][..]),
-    ] {
-        for up in upstreams {
-            split.env_var(svc, &format!("{}_SERVICE_URL", up.to_ascii_uppercase()));
-        }
+    for up in services::routed() {
+        split.env_var("gateway", up.url_var.unwrap());
     }
+    split.env_var("worker", services::NOTIFICATION.url_var.unwrap());
 }
 
 #[test]
@@ -467,7 +455,7 @@ fn each_split_domain_container_uses_its_own_database() {
             per_domain.is_empty(),
             "compose.split.yml: {app} sets {per_domain:?}; a single-domain container uses DATABASE_URL"
         );
-        if !DATABASES.contains(&app) {
+        if !databases().contains(&app) {
             assert!(
                 !env.contains_key("DATABASE_URL"),
                 "compose.split.yml: {app} has no database but sets DATABASE_URL"
@@ -521,9 +509,9 @@ fn the_mono_postgres_holds_the_four_databases_the_app_uses() {
         !env.contains_key("DATABASE_URL"),
         "compose.mono.yml: app mounts several domains; plain DATABASE_URL means nothing to it"
     );
-    for d in DATABASES {
-        let var = format!("{}_DATABASE_URL", d.to_ascii_uppercase());
-        let url = mono.env_var("app", &var);
+    for d in databases() {
+        let var = services::database_var(d).unwrap();
+        let url = mono.env_var("app", var);
         let (host, db) = db_target(&url);
         assert_eq!(
             host, "postgres",
@@ -543,8 +531,9 @@ fn the_mono_postgres_holds_the_four_databases_the_app_uses() {
 
 #[test]
 fn dependencies_wait_until_healthy() {
+    let routed: Vec<&str> = services::routed().map(|s| s.name).collect();
     let split_edges: &[(&str, &[&str])] = &[
-        ("gateway", &["auth", "user", "task", "notification"]),
+        ("gateway", &routed),
         ("auth", &["auth-db", "redis"]),
         ("user", &["user-db", "redis"]),
         ("task", &["task-db", "redis"]),
@@ -774,8 +763,9 @@ fn each_container_is_built_with_the_modules_it_runs() {
         .to_owned();
     let words: BTreeSet<String> = features.split_whitespace().map(str::to_owned).collect();
     assert!(
-        set(MONO_FEATURES).is_subset(&words),
-        "compose.mono.yml: app is built with FEATURES=`{features}`, which lacks some of {MONO_FEATURES:?}"
+        set(&mono_features()).is_subset(&words),
+        "compose.mono.yml: app is built with FEATURES=`{features}`, which lacks some of {:?}",
+        mono_features()
     );
     assert!(
         !mono.env("app").contains_key("SERVICES"),
@@ -790,14 +780,14 @@ fn each_container_is_built_with_the_modules_it_runs() {
         .trim_matches('"');
     assert_eq!(
         default.split_whitespace().collect::<Vec<_>>(),
-        MONO_FEATURES,
+        mono_features(),
         "Dockerfile: FEATURES default"
     );
     let mut all_features: Vec<String> = words.iter().cloned().collect();
     all_features.extend(split_apps().into_iter().map(str::to_owned));
     for word in all_features {
         assert!(
-            shell::KNOWN_MODULES.contains(&word.as_str()),
+            services::find(&word).is_some(),
             "FEATURES names `{word}`, not a module"
         );
     }
@@ -980,20 +970,18 @@ fn the_split_script_runs_each_service_on_its_port_with_the_compose_names() {
         .map(str::trim)
         .filter(|l| l.starts_with("run "))
     {
-        let mut words = line.split_whitespace().skip(1);
-        let name = words.next().unwrap_or_default().to_owned();
-        let port: u16 = words
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!(".ci/split: `{line}` has no port"));
-        assert_eq!(
-            port,
-            port_of(&name),
-            ".ci/split starts {name} on {port}, DESIGN.md says {}",
-            port_of(&name)
+        // `run <service> [VAR=value ...]`: the port and the URLs come from the table of services.
+        let name = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            services::find(&name).is_some(),
+            ".ci/split: `{line}` starts no service of the table"
         );
         let env = split.env(&name);
-        for word in line.split_whitespace().skip(3) {
+        for word in line.split_whitespace().skip(2) {
             let Some((var, value)) = word.split_once('=') else {
                 continue;
             };
@@ -1081,12 +1069,7 @@ fn every_variable_an_app_container_sets_is_declared_and_read_there() {
             let env = compose.env(&svc);
             // The modules the container runs: SERVICES, or every module (mono).
             let modules: Vec<String> = env.get("SERVICES").map_or_else(
-                || {
-                    shell::KNOWN_MODULES
-                        .iter()
-                        .map(|m| (*m).to_owned())
-                        .collect()
-                },
+                || SERVICES.iter().map(|s| s.name.to_owned()).collect(),
                 |s| s.split(',').map(str::to_owned).collect(),
             );
             for var in env.keys() {
@@ -1124,5 +1107,45 @@ fn secrets_are_the_declared_ones() {
     assert_eq!(
         declared, SECRETS,
         "app/src/variables.rs declares other secrets"
+    );
+}
+
+/// The two lists of module names the scripts keep (bash and just cannot read Rust): each must be
+/// the table of services' (app/src/services.rs), so a new domain cannot be forgotten there.
+#[test]
+fn the_scripts_lists_of_domains_are_the_tables() {
+    let words = |text: &str, prefix: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting with `{prefix}`"));
+        line[prefix.len()..]
+            .trim()
+            .trim_matches('"')
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let with_database: Vec<String> = services::domains()
+        .filter(|s| s.database_var.is_some())
+        .map(|s| s.name.to_owned())
+        .collect();
+    let domains: Vec<String> = services::domains().map(|s| s.name.to_owned()).collect();
+    let lib = read(".ci/lib.sh");
+    let justfile = read("justfile");
+    assert_eq!(
+        words(&lib, "DB_DOMAINS="),
+        with_database,
+        ".ci/lib.sh DB_DOMAINS"
+    );
+    assert_eq!(
+        words(&justfile, "domains :="),
+        with_database,
+        "justfile domains"
+    );
+    assert_eq!(
+        words(&justfile, "features :="),
+        domains,
+        "justfile features"
     );
 }

@@ -26,6 +26,7 @@ use tessera_app::db::platform_migrations;
 use tessera_app::module::Domain;
 use tessera_app::queue::Queue;
 use tessera_app::server::Mount;
+use tessera_app::services;
 use tessera_app::testkit::{
     TestApp, TestDatabase, connect_queue, dead_letters, delete_prefix, eventually, random_hex,
     redis_url, sigterm, smtp_env,
@@ -405,24 +406,25 @@ impl Split {
             env.extend(extra);
             env
         };
-        for name in ["auth", "user", "task", "notification"] {
+        for name in services::domains()
+            .filter(|s| s.database_var.is_some())
+            .map(|s| s.name)
+        {
             let url = split.databases[name].url.clone();
             // No TRUSTED_PROXIES, as in compose.split.yml: the gateway names the client of each
             // request in a signed client-hop token.
             let env = common(vec![("DATABASE_URL".into(), url)]);
             split.spawn(name, env).await;
         }
-        let notification = split.url("notification");
-        let env = common(vec![("NOTIFICATION_SERVICE_URL".into(), notification)]);
+        let notification = &services::NOTIFICATION;
+        let env = common(vec![(
+            notification.url_var.unwrap().into(),
+            split.url(notification.name),
+        )]);
         split.spawn("worker", env).await;
         let mut urls = Vec::new();
-        for (name, var) in [
-            ("auth", "AUTH_SERVICE_URL"),
-            ("user", "USER_SERVICE_URL"),
-            ("task", "TASK_SERVICE_URL"),
-            ("notification", "NOTIFICATION_SERVICE_URL"),
-        ] {
-            urls.push((var.to_owned(), split.url(name)));
+        for svc in services::routed() {
+            urls.push((svc.url_var.unwrap().to_owned(), split.url(svc.name)));
         }
         let gateway_defaults = [
             ("RATE_LIMIT_PER_MINUTE", "100000"),

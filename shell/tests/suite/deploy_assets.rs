@@ -32,9 +32,15 @@ const UNPROVOKED: &[(&str, &str)] = &[(
     include_str!("../../../app/src/queue/metrics.rs"),
 )];
 
-/// The processes Prometheus scrapes in the split deployment (the web app's `/metrics` carries
-/// only the HTTP series, which the others have too).
-const SERVICES: [&str; 6] = ["gateway", "auth", "user", "task", "notification", "worker"];
+/// The processes Prometheus scrapes in the split deployment: every service of the table but the
+/// web app (its `/metrics` carries only the HTTP series, which the others have too).
+fn scraped() -> Vec<&'static str> {
+    tessera_app::services::SERVICES
+        .iter()
+        .filter(|s| s.kind != tessera_app::services::Kind::WebApp)
+        .map(|s| s.name)
+        .collect()
+}
 
 fn deploy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy")
@@ -232,7 +238,7 @@ async fn dashboard_and_alert_series_exist_on_the_services_metrics() {
     }
 
     // Scrape every process until the welcome e-mail has gone out and the gauges have caught up.
-    let urls: Vec<String> = SERVICES
+    let urls: Vec<String> = scraped()
         .iter()
         .map(|name| format!("{}/metrics", d.split().url(name)))
         .collect();

@@ -144,7 +144,7 @@ async fn a_slow_mail_server_delivers_once_and_the_send_call_does_not_wait_for_it
     // of the data: six replies) outlasts the 5 s the worker gives a call, though each step is
     // within SMTP_TIMEOUT and the whole within MAIL_SEND_TIMEOUT.
     let delay = Duration::from_secs(1);
-    assert!(delay * 6 > tessera_app::client::DEFAULT_TIMEOUT);
+    assert!(delay * 6 > tessera_app::service_client::DEFAULT_TIMEOUT);
     let smtp = TestSmtp::up();
     smtp.set_delay(delay);
     let app = app_on(

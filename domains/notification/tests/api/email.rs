@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tessera_app::client::ClientError;
+use tessera_app::service_client::ClientError;
 use tessera_contracts::notifications::SendNotification;
 use uuid::Uuid;
 

@@ -1,43 +1,24 @@
-//! Client traits: how one domain calls another without depending on its crate.
+//! The typed clients of the domains: how one domain calls another without depending on its
+//! crate. (The HTTP transport underneath, generic over services, is [`crate::service_client`].)
 //!
 //! No domain crate depends on another (DESIGN.md, "Crates and their rules"). When a domain needs
 //! another domain to act, it calls a trait defined here, over request and response types from
 //! `tessera_contracts`. Each trait has two adapters, and the caller cannot tell them apart:
 //!
-//! - **HTTP** (split deployment, or the other domain not mounted in this process): built here on
-//!   [`ServiceClient`], calling the other process's internal route with a service token, e.g.
-//!   [`HttpNotificationClient`].
+//! - **HTTP** (split deployment, or the other domain not mounted in this process): defined here on
+//!   [`ServiceClient`], calling the other process's internal route with a service token at the
+//!   URL the table of services names ([`crate::services`]), e.g. [`HttpNotificationClient`].
 //! - **In-process** (both domains mounted in one process): written by the domain that owns the
-//!   route, in its own crate, over the same use case its HTTP handler calls. For notifications
-//!   it will look like this:
+//!   route, in its own crate, over the same use case its HTTP handler calls, e.g.
+//!   `InProcessNotificationClient` in `domains/notification/src/client.rs`. No token is minted
+//!   in-process: the trust boundary is the process, and the route's `ServiceCaller` check exists
+//!   for calls that cross the network.
 //!
-//!   ```ignore
-//!   // domains/notification/src/client.rs
-//!   pub struct InProcessNotificationClient { service: NotificationService }
-//!
-//!   impl NotificationClient for InProcessNotificationClient {
-//!       fn send(&self, req: SendNotification, request_id: Option<String>)
-//!           -> BoxFuture<Result<Notification, ClientError>> {
-//!           let service = self.service.clone();
-//!           Box::pin(async move {
-//!               // The same validation and idempotency as `POST /notifications/send`; the
-//!               // domain's errors map to what the HTTP adapter would have reported:
-//!               // database down -> Unavailable, invalid request -> Rejected with the
-//!               // problem `ApiError::problem()` builds.
-//!               service.send(req, request_id.as_deref()).await.map_err(into_client_error)
-//!           })
-//!       }
-//!   }
-//!   ```
-//!
-//!   No token is minted in-process: the trust boundary is the process, and the route's
-//!   `ServiceCaller` check exists for calls that cross the network.
-//!
-//! The shell picks the adapter: when the providing domain is mounted in the process, its module
-//! hands the platform its in-process adapter while being built (providers are built before their
-//! callers); otherwise the caller builds the HTTP adapter from the environment
-//! (`HttpNotificationClient::from_platform`). Only that wiring is left to the issue that adds
-//! the notification domain; the trait, the HTTP adapter and [`ClientError`] are final.
+//! The providing module registers its in-process adapter in [`LocalServices`] (the platform's
+//! `local`) while it is built; the calling module builds the HTTP adapter from the environment at
+//! start and asks [`LocalServices`] at call time, using the in-process adapter when there is one
+//! (so build order does not matter). The worker calling the notification domain is the one such
+//! pair today.
 //!
 //! Futures are boxed ([`BoxFuture`]) rather than `async fn` so the traits stay object safe
 //! (`Arc<dyn NotificationClient>`) without the `async-trait` crate; they own their inputs, so
@@ -45,18 +26,14 @@
 
 use tessera_contracts::notifications::{Notification, SendNotification};
 
-use crate::client::{ClientError, Endpoint, ServiceClient};
+use crate::BoxFuture;
 use crate::config::Env;
-use crate::module::{BoxFuture, Platform};
+use crate::service_client::{ClientError, Endpoint, ServiceClient};
+use crate::services;
 use crate::tokens::Tokens;
 
 /// The notification service's name in logs and error messages.
-pub const NOTIFICATION_SERVICE: &str = "notification";
-/// The variable holding the notification service's base URL in the split deployment.
-pub const NOTIFICATION_URL_VAR: &str = "NOTIFICATION_SERVICE_URL";
-/// Where the notification service listens when [`NOTIFICATION_URL_VAR`] is unset (its port in
-/// the split deployment).
-pub const DEFAULT_NOTIFICATION_URL: &str = "http://localhost:4004";
+pub const NOTIFICATION_SERVICE: &str = services::NOTIFICATION.name;
 /// The internal route that stores and delivers a notification.
 pub const SEND_PATH: &str = "/notifications/send";
 
@@ -86,22 +63,16 @@ impl HttpNotificationClient {
         Self { client }
     }
 
-    /// An adapter configured from [`NOTIFICATION_URL_VAR`] (default
-    /// [`DEFAULT_NOTIFICATION_URL`]) and `SERVICE_CALL_TIMEOUT` (default 5 s), calling as
-    /// `caller` (e.g. `worker`).
+    /// An adapter configured from the notification service's URL variable in the table of
+    /// services (`NOTIFICATION_SERVICE_URL`, default `http://localhost:4004`) and
+    /// `SERVICE_CALL_TIMEOUT` (default 5 s), calling as `caller` (e.g. `worker`).
     pub fn from_env(env: &Env, caller: &str, tokens: Tokens) -> anyhow::Result<Self> {
-        let endpoint = Endpoint::from_env(
-            env,
-            NOTIFICATION_SERVICE,
-            NOTIFICATION_URL_VAR,
-            DEFAULT_NOTIFICATION_URL,
-        )?;
+        let service = &services::NOTIFICATION;
+        let url_var = service
+            .url_var
+            .ok_or_else(|| anyhow::anyhow!("the table of services has no URL variable for it"))?;
+        let endpoint = Endpoint::from_env(env, service.name, url_var, &service.local_url())?;
         Ok(Self::new(ServiceClient::new(endpoint, caller, tokens)?))
-    }
-
-    /// [`Self::from_env`] with the platform's environment and tokens.
-    pub fn from_platform(platform: &Platform, caller: &str) -> anyhow::Result<Self> {
-        Self::from_env(&platform.env, caller, platform.tokens.clone())
     }
 
     /// The underlying client (its endpoint and caller).

@@ -8,8 +8,8 @@
 //! logs, bounds every call with a timeout, and keeps pooled keep-alive connections.
 //!
 //! A domain never uses [`ServiceClient`] directly in its use cases: it calls a client trait
-//! (`crate::clients`) whose HTTP adapter is built on it. [`ClientError`] is the error of those
-//! traits in both adapters, so a caller handles one type and decides with
+//! ([`crate::domain_clients`]) whose HTTP adapter is built on it. [`ClientError`] is the error of
+//! those traits in both adapters, so a caller handles one type and decides with
 //! [`ClientError::is_retryable`] (or the conversions into [`JobError`] and [`ApiError`]).
 //!
 //! Bodies and tokens are never logged, and error messages carry no body content: a failed call
