@@ -7,20 +7,32 @@
 //! it), and `shell/tests/suite/compose.rs` checks the compose files against it. Adding a variable is
 //! one entry here, then `just env-example`.
 
+use crate::services::{AUTH, GATEWAY, NOTIFICATION, TASK, UI, USER, WORKER};
+
+// The module lists below are the table of services' (`crate::services`), spelled as consts
+// because a `Variable` is built at compile time; a test checks they match the table.
+
 /// Every module, process-level settings included (the listener, logging, shutdown).
 const ALL: &[&str] = &[
-    "gateway",
-    "auth",
-    "user",
-    "task",
-    "notification",
-    "worker",
-    "ui",
+    GATEWAY.name,
+    AUTH.name,
+    USER.name,
+    TASK.name,
+    NOTIFICATION.name,
+    WORKER.name,
+    UI.name,
 ];
 /// Every module that serves the API (all but the web app's `ui`).
-const API: &[&str] = &["gateway", "auth", "user", "task", "notification", "worker"];
+const API: &[&str] = &[
+    GATEWAY.name,
+    AUTH.name,
+    USER.name,
+    TASK.name,
+    NOTIFICATION.name,
+    WORKER.name,
+];
 /// The domains with a database of their own.
-const DATABASES: &[&str] = &["auth", "user", "task", "notification"];
+const DATABASES: &[&str] = &[AUTH.name, USER.name, TASK.name, NOTIFICATION.name];
 
 /// One environment variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -559,6 +571,17 @@ mod tests {
         out.retain(|(path, _)| !path.ends_with("variables.rs"));
         assert!(out.len() > 20, "found only {} source files", out.len());
         out
+    }
+
+    #[test]
+    fn the_module_lists_are_the_table_of_services() {
+        use crate::services::{Kind, SERVICES};
+        let names = |f: &dyn Fn(&crate::services::Service) -> bool| -> Vec<&str> {
+            SERVICES.iter().filter(|s| f(s)).map(|s| s.name).collect()
+        };
+        assert_eq!(ALL, names(&|_| true));
+        assert_eq!(API, names(&|s| s.kind != Kind::WebApp));
+        assert_eq!(DATABASES, names(&|s| s.database_var.is_some()));
     }
 
     #[test]

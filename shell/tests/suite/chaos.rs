@@ -26,14 +26,6 @@
 //! version `just test` runs. Queue settings are the defaults, except that the short version
 //! shortens the backoff cap and the visibility timeout (QUEUE_MAX_ATTEMPTS is never raised).
 
-#![cfg(all(
-    feature = "gateway",
-    feature = "auth",
-    feature = "user",
-    feature = "task",
-    feature = "notification",
-    feature = "worker"
-))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

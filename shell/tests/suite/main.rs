@@ -27,7 +27,6 @@
 )]
 
 mod architecture;
-mod chaos;
 mod cli;
 mod compose;
 mod faults;
@@ -88,6 +87,7 @@ macro_rules! external {
 }
 
 full_platform! {
+mod chaos;
 mod contract;
 mod deploy;
 mod deploy_assets;
