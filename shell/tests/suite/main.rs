@@ -113,11 +113,9 @@ external!(
     edge:
         protected_routes_need_an_access_token,
         the_internal_send_route_is_not_routed,
-        request_ids_are_kept_or_generated;
+        request_ids_are_kept_or_generated,
+        docs_and_the_openapi_document_are_served;
 );
-// Not `docs_and_the_openapi_document_are_served`: CI's image carries the debug binary, whose
-// Swagger UI files (rust-embed) are read from the build folder at run time, so /docs/ answers
-// 404 there; a release image embeds them.
 
 mod flow {
     both!(flows:
