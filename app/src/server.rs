@@ -67,6 +67,7 @@ pub fn queue_settings(env: &Env) -> Result<QueueSettings, crate::config::ConfigE
         visibility_timeout: env.duration_or("QUEUE_VISIBILITY_TIMEOUT", d.visibility_timeout)?,
         concurrency: env.parse_or("QUEUE_CONCURRENCY", d.concurrency)?,
         handler_timeout: env.duration_or("QUEUE_HANDLER_TIMEOUT", d.handler_timeout)?,
+        stream_max_len: env.parse_or("QUEUE_STREAM_MAX_LEN", d.stream_max_len)?,
         ..d
     })
 }
@@ -390,6 +391,21 @@ pub async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_tuning_is_read_from_its_variables() {
+        let settings = queue_settings(&Env::from_pairs([
+            ("QUEUE_STREAM_MAX_LEN", "50"),
+            ("QUEUE_CONCURRENCY", "3"),
+        ]))
+        .map_err(|e| e.to_string());
+        let settings = settings.as_ref().map(|s| (s.stream_max_len, s.concurrency));
+        assert_eq!(settings, Ok((50, 3)));
+        let defaults = queue_settings(&Env::from_pairs(Vec::<(String, String)>::new()))
+            .map(|s| s.stream_max_len)
+            .map_err(|e| e.to_string());
+        assert_eq!(defaults, Ok(QueueSettings::default().stream_max_len));
+    }
 
     #[test]
     fn a_shutdown_budget_shorter_than_a_job_is_refused_naming_both_variables() {

@@ -269,6 +269,10 @@ pub const SECTIONS: &[Section] = &[
             var("QUEUE_CONCURRENCY", API)
                 .defaults_to("8")
                 .doc("Jobs one consumer runs at once."),
+            var("QUEUE_STREAM_MAX_LEN", API)
+                .defaults_to("100000")
+                .doc("Soft cap on each topic stream: beyond it, entries every consumer group has \
+                 acknowledged are trimmed; entries a group still needs never are."),
         ],
     },
     Section {
