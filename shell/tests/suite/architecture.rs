@@ -1,12 +1,5 @@
 //! The dependency rules of DESIGN.md, checked over `cargo metadata` so a forbidden edge fails CI.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    missing_docs,
-    reason = "tests"
-)]
-
 use std::process::Command;
 
 use serde_json::Value;

@@ -26,14 +26,6 @@
 //! version `just test` runs. Queue settings are the defaults, except that the short version
 //! shortens the backoff cap and the visibility timeout (QUEUE_MAX_ATTEMPTS is never raised).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    missing_docs,
-    reason = "tests"
-)]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -53,7 +45,7 @@ use tessera_app::testkit::{
     TestDatabase, admin_url, connect_queue, delete_prefix, free_port, random_hex, redis_url,
     sigterm,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
@@ -400,32 +392,8 @@ impl Cluster {
     ) {
         env.retain(|(k, _)| k != "PORT");
         env.push(("PORT".into(), port.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shell"))
-            .args(["serve", "--services", services])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("shell starts");
         let lines = self.logs.entry(name).or_default().clone();
-        let from = lines.lock().unwrap().len();
-        let outs: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
-            child.stdout.take().map(|s| Box::new(s) as _),
-            child.stderr.take().map(|s| Box::new(s) as _),
-        ];
-        for out in outs.into_iter().flatten() {
-            let lines = lines.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(out).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
+        let (child, from) = crate::deploy::spawn_shell(services, &env, &lines);
         let listening = tessera_app::testkit::eventually(
             Duration::from_secs(60),
             &format!("{name} to listen"),

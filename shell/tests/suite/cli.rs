@@ -1,12 +1,5 @@
 //! The process interface of `shell` (DESIGN.md "Process interface"), exercised on the real binary.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    missing_docs,
-    reason = "tests"
-)]
-
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 

@@ -4,13 +4,6 @@
 //! generated). `just compose-test` also runs both compose files on Docker; these checks need no
 //! Docker and name the rule a file breaks.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    missing_docs,
-    reason = "tests"
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -355,6 +355,42 @@ fn http_client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Starts `shell serve --services <services>` with exactly `env` (plus PATH), appending every line
+/// it prints to `lines`. Returns the child and the length `lines` had before it started: the
+/// process's own lines begin there.
+pub fn spawn_shell(
+    services: &str,
+    env: &[(String, String)],
+    lines: &Arc<Mutex<Vec<String>>>,
+) -> (Child, usize) {
+    let from = lines.lock().expect("log lock").len();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shell"))
+        .args(["serve", "--services", services])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("shell starts");
+    let outs: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
+        child.stdout.take().map(|s| Box::new(s) as _),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ];
+    for out in outs.into_iter().flatten() {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(out).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().expect("log lock").push(line);
+            }
+        });
+    }
+    (child, from)
+}
+
 /// One `shell` process of the split deployment.
 struct Process {
     child: Child,
@@ -466,39 +502,8 @@ impl Split {
 
     /// Starts the process `name` (mounting that module only) and waits for its listener.
     async fn spawn(&mut self, name: &'static str, env: Vec<(String, String)>) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shell"));
-        cmd.args(["serve", "--services", name])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("shell starts");
         let lines = self.logs.entry(name).or_default().clone();
-        for out in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let lines = lines.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(out).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
-                    lines.lock().expect("log lock").push(line);
-                }
-            });
-        }
-        let from = lines.lock().expect("log lock").len();
+        let (child, from) = spawn_shell(name, &env, &lines);
         let port = eventually(WAIT, &format!("{name} to listen"), || async {
             let logs = lines.lock().expect("log lock");
             logs[from..].iter().find_map(|line| {

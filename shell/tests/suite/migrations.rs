@@ -1,13 +1,6 @@
 //! Every domain's migrations apply on an empty database, `down.sql` undoes `up.sql` exactly, and
 //! they apply again after a revert (what `diesel migration redo --all` checks, per domain).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    missing_docs,
-    reason = "tests"
-)]
-
 use diesel::Connection;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
