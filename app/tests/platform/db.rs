@@ -123,3 +123,73 @@ async fn a_transaction_whose_connection_is_killed_is_unavailable() -> anyhow::Re
     assert!(matches!(err, DbError::Unavailable(_)), "got {err:?}");
     Ok(())
 }
+
+/// The last statement backend `pid` ran, as the server reports it.
+async fn last_statement(pid: i32) -> anyhow::Result<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Query {
+        #[diesel(sql_type = Text)]
+        query: String,
+    }
+    let mut admin = AsyncPgConnection::establish(ADMIN_URL).await?;
+    let row: Query = diesel::sql_query("SELECT query FROM pg_stat_activity WHERE pid = $1")
+        .bind::<Integer, _>(pid)
+        .get_result(&mut admin)
+        .await?;
+    Ok(row.query)
+}
+
+#[tokio::test]
+async fn a_checkout_sends_nothing_to_the_server() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let pool = tessera_app::db::build_pool(
+        &db.url,
+        &tessera_app::db::PoolSettings {
+            max_size: 1,
+            ..Default::default()
+        },
+    );
+    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut *pool.get().await?)
+        .await?;
+    // The same (only) connection again: its check must not cost a round trip (diesel-async's
+    // default sends `SELECT $1` here, one statement in three of a `GET /tasks`).
+    let again = pool.get().await?;
+    assert_eq!(
+        last_statement(pid).await?,
+        "SELECT pg_backend_pid() AS pid"
+    );
+    drop(again);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_server_ended_is_replaced_on_checkout() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let pool = tessera_app::db::build_pool(
+        &db.url,
+        &tessera_app::db::PoolSettings {
+            max_size: 1,
+            ..Default::default()
+        },
+    );
+    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut *pool.get().await?)
+        .await?;
+    terminate(pid).await?;
+    // The check is local: it sees the close once the connection's driver has read it, so a
+    // checkout right after the kill may still get the dead connection (its statement then
+    // fails as unavailable, and it is dropped on return). Soon every checkout is a new session.
+    eventually("a checkout to give a new session", Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.get().await?;
+            let fresh: Result<Pid, _> = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                .get_result(&mut *conn)
+                .await;
+            Ok(fresh.is_ok_and(|p| p.pid != pid))
+        }
+    })
+    .await?;
+    Ok(())
+}
