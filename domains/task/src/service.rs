@@ -235,13 +235,8 @@ impl Tasks {
     pub async fn list(&self, user: UserId, list: &ListTasks) -> Result<Page<Task>, TaskError> {
         let ListTasks { page, filter } = list;
         let mut conn = self.pool.get().await?;
-        let total = store::count_tasks(&mut conn, user, filter).await?;
-        let rows = if page.offset() < total {
-            store::list_tasks(&mut conn, user, filter, total, page.offset(), page.limit()).await?
-        } else {
-            // Past the last page: nothing to fetch.
-            Vec::new()
-        };
+        let (total, rows) =
+            store::list_page(&mut conn, user, filter, page.offset(), page.limit()).await?;
         let data = rows
             .into_iter()
             .map(Task::try_from)

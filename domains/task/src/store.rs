@@ -224,7 +224,7 @@ fn is_filtered(filter: &ListFilter) -> bool {
 }
 
 /// How many of the user's tasks match `filter`.
-pub async fn count_tasks(
+async fn count_tasks(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
     filter: &ListFilter,
@@ -232,7 +232,7 @@ pub async fn count_tasks(
     filtered(user_id.0, filter).count().get_result(conn).await
 }
 
-/// The page query of [`list_tasks`]. With `few`, the first sort key is wrapped in a no-op
+/// The page query of [`list_page`]. With `few`, the first sort key is wrapped in a no-op
 /// (`+ 0`) that no index provides, so the planner fetches every match through the filter's
 /// index and sorts them (see [`FEW_MATCHES`]).
 fn list_query<'a>(
@@ -296,20 +296,36 @@ fn list_query<'a>(
     query.offset(offset).limit(limit)
 }
 
-/// One page of the user's tasks matching `filter`, in its order; `total` is what
-/// [`count_tasks`] answered for the same filter.
-pub async fn list_tasks(
+/// How many of the user's tasks match `filter`, and the page of them at `offset`, in the filter's
+/// order (empty past the last page).
+///
+/// Unfiltered, the two statements are sent together on the one connection (diesel-async
+/// pipelines futures polled at once), so the list costs one round trip. A filtered page's plan
+/// depends on the count (see [`FEW_MATCHES`]), so the count goes first there.
+pub async fn list_page(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
     filter: &ListFilter,
-    total: i64,
     offset: i64,
     limit: i64,
-) -> QueryResult<Vec<TaskRow>> {
-    let few = is_filtered(filter) && total <= FEW_MATCHES;
-    list_query(user_id.0, filter, offset, limit, few)
+) -> QueryResult<(i64, Vec<TaskRow>)> {
+    if !is_filtered(filter) {
+        let conn: &AsyncPgConnection = conn;
+        let count = filtered(user_id.0, filter)
+            .count()
+            .get_result::<i64>(&mut &*conn);
+        let page = list_query(user_id.0, filter, offset, limit, false).load::<TaskRow>(&mut &*conn);
+        return futures_util::try_join!(count, page);
+    }
+    let total = count_tasks(conn, user_id, filter).await?;
+    if offset >= total {
+        return Ok((total, Vec::new()));
+    }
+    let few = total <= FEW_MATCHES;
+    let rows = list_query(user_id.0, filter, offset, limit, few)
         .load(conn)
-        .await
+        .await?;
+    Ok((total, rows))
 }
 
 /// A stored idempotency key.
