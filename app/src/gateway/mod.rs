@@ -47,7 +47,7 @@ use crate::module::{BoxFuture, Platform, ReadyCheck};
 use crate::net::{ClientAddr, TrustedProxies, client_ip};
 use crate::services::{self, Service};
 use crate::throttle::{DEFAULT_LOGIN_MAX_DELAY, LOGIN_DELAY_HEADROOM};
-use crate::tokens::{AuthUser, Tokens, bearer};
+use crate::tokens::{AuthUser, Tokens, Verified, bearer};
 
 /// Auth routes that take no access token.
 const PUBLIC_AUTH_ROUTES: &[&str] = &[
@@ -525,7 +525,13 @@ pub async fn guard(
     let refusal = match access(req.path()) {
         Access::Open => None,
         Access::Internal => Some(ApiError::NotFound("no route matches this path".to_owned())),
-        Access::User => check_token(&req).err(),
+        Access::User => match check_token(&req) {
+            Ok(user) => {
+                req.extensions_mut().insert(Verified(user));
+                None
+            }
+            Err(err) => Some(err),
+        },
     };
     let refusal = match refusal {
         Some(err) => Some(err),
@@ -615,7 +621,7 @@ fn strip_headers(headers: &mut header::HeaderMap) {
     }
 }
 
-fn check_token(req: &ServiceRequest) -> Result<(), ApiError> {
+fn check_token(req: &ServiceRequest) -> Result<AuthUser, ApiError> {
     let tokens = req
         .app_data::<web::Data<Tokens>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("Tokens missing from app data")))?;
@@ -632,7 +638,7 @@ fn check_token(req: &ServiceRequest) -> Result<(), ApiError> {
         }
         None => return Err(ApiError::bad_token("a bearer access token is required")),
     };
-    AuthUser::from_token(tokens, token).map(|_| ())
+    AuthUser::from_token(tokens, token)
 }
 
 #[cfg(test)]
