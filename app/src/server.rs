@@ -101,14 +101,17 @@ pub fn check_shutdown_budget(
 /// Applies the platform's and each domain's pending migrations to the domain's database.
 pub async fn migrate(env: &Env, domains: &[&Domain]) -> anyhow::Result<()> {
     let single = domains.iter().filter(|d| d.migrations.is_some()).count() == 1;
-    for domain in domains {
-        let Some(own) = domain.migrations else {
-            continue;
-        };
-        let url = env.database_url(domain.name, single)?;
-        let applied = run_migrations(&url, &[platform_migrations, own]).await?;
-        tracing::info!(domain = domain.name, applied, "migrations applied");
-    }
+    // The databases are independent: migrating them at once keeps start-up at the slowest one.
+    let runs = domains.iter().filter_map(|domain| {
+        let own = domain.migrations?;
+        Some(async move {
+            let url = env.database_url(domain.name, single)?;
+            let applied = run_migrations(&url, &[platform_migrations, own]).await?;
+            tracing::info!(domain = domain.name, applied, "migrations applied");
+            anyhow::Ok(())
+        })
+    });
+    futures_util::future::try_join_all(runs).await?;
     Ok(())
 }
 
@@ -200,10 +203,11 @@ pub async fn start(
     let domains = mount.domains;
     migrate(&platform.env, domains).await?;
 
-    let mut modules: Vec<Arc<dyn Module>> = Vec::new();
-    for domain in domains {
-        modules.push((domain.build)(platform.clone()).await?);
-    }
+    // Built at once, in the order of `domains`: each waits on its own connections only.
+    let modules: Vec<Arc<dyn Module>> = futures_util::future::try_join_all(
+        domains.iter().map(|domain| (domain.build)(platform.clone())),
+    )
+    .await?;
     #[cfg(feature = "gateway")]
     let gateway = match mount.gateway {
         true => {
