@@ -37,7 +37,7 @@ def read_stream():
         return
     data = []
     while True:
-        line = resp.fp.readline()
+        line = resp.readline()  # de-chunked: the stream is chunked
         if not line:
             return
         if not stream_open.is_set() and line.startswith(b": connected"):
