@@ -64,11 +64,13 @@ _dev-env:
 
 # Every check and every test: formatting, lints, feature builds, wasm wire types, schema drift, all
 # tests (both deployments), the web app in Chromium (both deployments), both compose files run
-# for real, then the bounded contract run (schemathesis and Swagger UI in Chromium).
+# for real, the quick benchmark, then the bounded contract run (schemathesis and Swagger UI in
+# Chromium).
 test: services check schema-check deploy-check
     cargo nextest run --workspace --all-features --profile ci
     {{just_executable()}} ui-test
     {{just_executable()}} compose-test
+    {{just_executable()}} bench-quick
     {{just_executable()}} fuzz-ci
 
 # Needs root (installs docker.io, Compose v2 and buildx on first use, starts dockerd if it is down).
@@ -185,33 +187,15 @@ chaos *filters: services
     echo; cat "$report" 2>/dev/null || echo "no scenario reported"
     exit $status
 
-# Benchmarks on release builds: login, then GET /tasks through the gateway in both deployments.
-bench: bench-login bench-tasks
+# wrk through the gateway beside pgbench on the same statements, the split deployment, login load,
+# memory, POST -> SSE and start-up (TESTING.md, "Benchmarks"); a few minutes. Figures, not tests:
+# fails only when something did not run. BENCH_DURATION=10 (s per run); SHELL_BIN=<binary> skips
+# the build; installs wrk with apt on first use.
+# Benchmarks on a release build, each figure beside its target; writes BENCHMARKS.md.
+bench: services
+    .ci/bench/run
 
-# GET /tasks through the gateway, single process and split (16 concurrent clients each).
-bench-tasks: services
-    command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
-    .ci/bench-tasks
-
-# Login throughput and latency (16 concurrent clients) on a release build.
-bench-login: services
-    #!/usr/bin/env bash
-    set -euo pipefail
-    . .ci/lib.sh
-    command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
-    cargo build -q --release -p shell
-    private_shell "$CARGO_TARGET_DIR/release/shell"
-    db="tessera_bench_$$"
-    db_create "$db"
-    port=$(free_port)
-    trap 'lib_cleanup; db_drop "$db"; redis_forget "bench:$$"' EXIT
-    start auth /tmp/tessera-bench.log HOST=127.0.0.1 PORT="$port" LOG_FORMAT=json RUST_LOG=warn \
-      JWT_SECRET="$(secret)" INTERNAL_JWT_SECRET="$(secret)" REDIS_PREFIX="bench:$$" \
-      AUTH_DATABASE_URL="$(db_url "$db")" SERVICES=auth \
-      LOGIN_ATTEMPTS_PER_EMAIL=1000000 LOGIN_ATTEMPTS_PER_IP=1000000
-    wait_ready 30 "http://127.0.0.1:$port/ready"
-    curl -fs -o /dev/null -X POST -H 'content-type: application/json' \
-      -d '{"email":"bench@example.com","password":"bench-password"}' "http://127.0.0.1:$port/auth/register"
-    echo "login: 16 concurrent clients, 30 s, $(nproc) cores, argon2id m=19 MiB t=2 p=1"
-    hey -z 30s -c 16 -m POST -T application/json -d '{"email":"bench@example.com","password":"bench-password"}' \
-      "http://127.0.0.1:$port/auth/login" | grep -E 'Requests/sec|Average|Slowest|50% in|90% in|99% in|^ +\[[0-9]{3}\]'
+# The table goes to $BENCH_OUT or a temporary file; BENCHMARKS.md is left alone. `just test` runs it.
+# Checks that the benchmarks still run: debug build, 1 s per run, 100 SSE tasks, one start-up.
+bench-quick: services
+    .ci/bench/run --quick

@@ -2,7 +2,7 @@
 # after `set -euo pipefail`). Defines functions and a few variables; starts nothing by itself.
 #
 #   Tools, installed on first use and never again (each says what it installs):
-#     need_just need_nextest need_diesel need_chromium need_npm <dir>
+#     need_just need_nextest need_diesel need_chromium need_wrk need_npm <dir>
 #   Secrets, ports, databases, Redis:
 #     secret free_port db_url <name> db_create <name> db_drop <name> redis_forget <prefix>
 #   Processes (the `shell` binary, each with exactly the variables given):
@@ -65,6 +65,13 @@ need_chromium() {
   [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && return 0
   say "installing Chromium with apt (first run only)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+}
+
+# The benchmarks' load generator (.ci/bench/run): Debian's wrk; pgbench comes with the client.
+need_wrk() {
+  command -v wrk > /dev/null && command -v pgbench > /dev/null && return 0
+  say "installing wrk and pgbench (postgresql-client) with apt (first run only)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql-client
 }
 
 # need_npm <dir>: `npm ci` in <dir> when its node_modules is missing or older than its lockfile.
