@@ -4,8 +4,8 @@
 -- upsert) and outbox::enqueue (app/src/outbox.rs: the task.created row, whose insert trigger
 -- NOTIFYs the relay), as Postgres logged them from the app. The ids are random here (the app's
 -- are UUIDv7, time-ordered, which Postgres 15 cannot make); the payload is the app's shape. No
--- relay listens on this database, so rows stay unsent. Left out: the pool's `SELECT $1` on
--- checkout, and the relay's later work (claiming and marking the row sent).
+-- relay listens on this database, so rows stay unsent. Left out: the relay's later work (claiming
+-- and marking the row sent).
 \set one 1
 BEGIN;
 INSERT INTO "tasks" ("id", "user_id", "title", "description", "priority", "due_date") VALUES (gen_random_uuid(), :user, 'bench created task', DEFAULT, 'MEDIUM', DEFAULT) RETURNING "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."status", "tasks"."priority", "tasks"."due_date", "tasks"."created_at", "tasks"."updated_at", "tasks"."completed_at";

@@ -1,8 +1,8 @@
 -- pgbench twin of GET /tasks?page=1&limit=20 (list.lua). Mirrors Tasks::list
--- (domains/task/src/service.rs): store::count_tasks, then store::list_tasks, two statements
--- outside a transaction, exactly as Postgres logged them from the app (log_min_duration_statement
--- = 0; diesel prepares them, and binds LIMIT and OFFSET too). Left out: the `SELECT $1` the pool
--- sends on every checkout (bb8's test_on_check_out), which is the app's cost, not the query's.
+-- (domains/task/src/service.rs): store::list_page, the count and the page, two statements outside
+-- a transaction, exactly as Postgres logged them from the app (log_min_duration_statement = 0;
+-- diesel prepares them, and binds LIMIT and OFFSET too). The app sends both at once (pipelined);
+-- pgbench sends one, waits, then the other.
 -- :user is the seeded user (pgbench -D user=<uuid>).
 \set limit 20
 \set offset 0

@@ -3,8 +3,7 @@
 -- FOR UPDATE) and store::update_task (UPDATE ... RETURNING, every editable column written back
 -- as read, the priority changed), as Postgres logged them from the app; no status change, so no
 -- outbox row. The task is one of the 1,000 seeded at random. \gset turns a NULL into '', hence
--- the NULLIFs (no seeded description or due date is ''). Left out: the pool's `SELECT $1` on
--- checkout.
+-- the NULLIFs (no seeded description or due date is '').
 \set n random(1, 1000)
 \set one 1
 \set p random(1, 4)

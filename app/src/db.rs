@@ -5,13 +5,13 @@ use std::time::Duration;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+pub use diesel_async::pooled_connection::bb8::RunError;
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
 };
-use futures_util::future::BoxFuture;
-pub use diesel_async::pooled_connection::bb8::RunError;
-use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::future::BoxFuture;
 
 /// The migrations every domain database carries besides its own: the outbox and the inbox of
 /// processed jobs. They live in one place so all domains share one definition.

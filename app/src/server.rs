@@ -205,7 +205,9 @@ pub async fn start(
 
     // Built at once, in the order of `domains`: each waits on its own connections only.
     let modules: Vec<Arc<dyn Module>> = futures_util::future::try_join_all(
-        domains.iter().map(|domain| (domain.build)(platform.clone())),
+        domains
+            .iter()
+            .map(|domain| (domain.build)(platform.clone())),
     )
     .await?;
     #[cfg(feature = "gateway")]

@@ -155,10 +155,7 @@ async fn a_checkout_sends_nothing_to_the_server() -> anyhow::Result<()> {
     // The same (only) connection again: its check must not cost a round trip (diesel-async's
     // default sends `SELECT $1` here, one statement in three of a `GET /tasks`).
     let again = pool.get().await?;
-    assert_eq!(
-        last_statement(pid).await?,
-        "SELECT pg_backend_pid() AS pid"
-    );
+    assert_eq!(last_statement(pid).await?, "SELECT pg_backend_pid() AS pid");
     drop(again);
     Ok(())
 }
@@ -180,16 +177,20 @@ async fn an_idle_connection_the_server_ended_is_replaced_on_checkout() -> anyhow
     // The check is local: it sees the close once the connection's driver has read it, so a
     // checkout right after the kill may still get the dead connection (its statement then
     // fails as unavailable, and it is dropped on return). Soon every checkout is a new session.
-    eventually("a checkout to give a new session", Duration::from_secs(10), || {
-        let pool = pool.clone();
-        async move {
-            let mut conn = pool.get().await?;
-            let fresh: Result<Pid, _> = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-                .get_result(&mut *conn)
-                .await;
-            Ok(fresh.is_ok_and(|p| p.pid != pid))
-        }
-    })
+    eventually(
+        "a checkout to give a new session",
+        Duration::from_secs(10),
+        || {
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.get().await?;
+                let fresh: Result<Pid, _> = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                    .get_result(&mut *conn)
+                    .await;
+                Ok(fresh.is_ok_and(|p| p.pid != pid))
+            }
+        },
+    )
     .await?;
     Ok(())
 }
