@@ -139,9 +139,8 @@ async fn last_statement(pid: i32) -> anyhow::Result<String> {
     Ok(row.query)
 }
 
-#[tokio::test]
-async fn a_checkout_sends_nothing_to_the_server() -> anyhow::Result<()> {
-    let db = TestDb::new().await?;
+/// A pool of one connection to `db`, and that connection's backend pid.
+async fn one_connection_pool(db: &TestDb) -> anyhow::Result<(tessera_app::db::DbPool, i32)> {
     let pool = tessera_app::db::build_pool(
         &db.url,
         &tessera_app::db::PoolSettings {
@@ -152,6 +151,13 @@ async fn a_checkout_sends_nothing_to_the_server() -> anyhow::Result<()> {
     let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
         .get_result(&mut *pool.get().await?)
         .await?;
+    Ok((pool, pid))
+}
+
+#[tokio::test]
+async fn a_checkout_sends_nothing_to_the_server() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let (pool, pid) = one_connection_pool(&db).await?;
     // The same (only) connection again: its check must not cost a round trip (diesel-async's
     // default sends `SELECT $1` here, one statement in three of a `GET /tasks`).
     let again = pool.get().await?;
@@ -163,16 +169,7 @@ async fn a_checkout_sends_nothing_to_the_server() -> anyhow::Result<()> {
 #[tokio::test]
 async fn an_idle_connection_the_server_ended_is_replaced_on_checkout() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
-    let pool = tessera_app::db::build_pool(
-        &db.url,
-        &tessera_app::db::PoolSettings {
-            max_size: 1,
-            ..Default::default()
-        },
-    );
-    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result(&mut *pool.get().await?)
-        .await?;
+    let (pool, pid) = one_connection_pool(&db).await?;
     terminate(pid).await?;
     // The check is local: it sees the close once the connection's driver has read it, so a
     // checkout right after the kill may still get the dead connection (its statement then

@@ -1,31 +1,19 @@
-//! Password hashing with argon2id on threads of its own, at a lower CPU priority.
+//! Password hashing with argon2id on the blocking pool.
 //!
 //! Hashing is deliberately slow (tens of milliseconds of CPU); doing it on the async executor
-//! would stall every other request on that worker. It runs on a few dedicated threads (one per
-//! core), so a login storm queues instead of exhausting memory (each hash takes 19 MiB), and
-//! those threads run at nice [`HASH_NICENESS`]: when the machine is busy the scheduler serves
-//! the other routes first, and logins take what is left rather than a core each. Without it, 16
-//! clients logging in doubled the p99 of `GET /tasks` in the same process (see BENCHMARKS.md).
+//! would stall every other request on that worker. A semaphore bounds how many run at once so a
+//! login storm queues instead of exhausting memory (each hash takes 19 MiB).
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use prometheus::{IntCounterVec, Opts, Registry};
-use tokio::sync::{OnceCell, oneshot};
-
-/// The niceness of the hashing threads (0 is normal, 19 the lowest priority). At 10 a hashing
-/// thread gets about a tenth of the CPU a busy request thread gets; it can still make progress
-/// on a saturated machine, so logins slow down rather than stop.
-pub const HASH_NICENESS: i32 = 10;
-
-/// One computation for a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// Hashes and verifies passwords off the executor.
 #[derive(Clone)]
 pub struct Hasher {
-    /// The queue of the hashing threads; they end when the last clone is dropped.
-    jobs: mpsc::Sender<Job>,
+    permits: Arc<Semaphore>,
     /// A hash of a random password, verified against when an e-mail is unknown so that an
     /// unknown e-mail and a wrong password take the same time. Computed in the background from
     /// start-up (an argon2 run would otherwise add tens of milliseconds to it), or by the first
@@ -37,16 +25,10 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    /// A hasher with `parallel` threads; starts computing the dummy hash in the background.
+    /// A hasher allowing `parallel` hashes at once; starts computing the dummy hash in the
+    /// background.
     pub async fn new(parallel: usize) -> anyhow::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..parallel.max(1) {
-            let queue = Arc::clone(&queue);
-            std::thread::Builder::new()
-                .name(format!("argon2-{i}"))
-                .spawn(move || hashing_thread(&queue))?;
-        }
+        let permits = Arc::new(Semaphore::new(parallel.max(1)));
         let runs = IntCounterVec::new(
             Opts::new(
                 "auth_password_hashes_total",
@@ -55,7 +37,7 @@ impl Hasher {
             &["op"],
         )?;
         let hasher = Self {
-            jobs,
+            permits,
             dummy: Arc::default(),
             runs,
         };
@@ -76,7 +58,9 @@ impl Hasher {
                 let mut seed = [0u8; 24];
                 rand::fill(&mut seed);
                 let password: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-                anyhow::Ok(Arc::from(self.run(move || hash_now(&password)).await??))
+                let _permit = self.permits.acquire().await?;
+                let hash = tokio::task::spawn_blocking(move || hash_now(&password)).await??;
+                anyhow::Ok(Arc::<str>::from(hash))
             })
             .await?;
         Ok(Arc::clone(hash))
@@ -87,72 +71,30 @@ impl Hasher {
         registry.register(Box::new(self.runs.clone()))
     }
 
-    /// Runs `work` on a hashing thread and waits for its result.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                // The caller may have gone (a client disconnected): nobody to tell.
-                let _ = tx.send(work());
-            }))
-            .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("a password hashing thread failed"))
-    }
-
     /// The argon2id PHC string of `password`, with a fresh salt.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await?;
         self.runs.with_label_values(&["hash"]).inc();
-        self.run(move || hash_now(&password)).await?
+        tokio::task::spawn_blocking(move || hash_now(&password)).await?
     }
 
     /// Whether `password` matches `hash`; `None` checks against the dummy hash and is false.
     pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
-        self.runs.with_label_values(&["verify"]).inc();
         let known = hash.is_some();
+        // Before taking a permit: computing the dummy takes one.
         let hash = match hash {
             Some(hash) => hash,
             None => self.dummy().await?.to_string(),
         };
-        let ok = self
-            .run(move || {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), hash.as_str())
-                    .is_ok()
-            })
-            .await?;
+        let _permit = self.permits.acquire().await?;
+        self.runs.with_label_values(&["verify"]).inc();
+        let ok = tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await?;
         Ok(known && ok)
-    }
-}
-
-/// A hashing thread: lowers its own priority, then runs jobs until the queue closes.
-fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
-    lower_priority();
-    loop {
-        // The lock is held only while waiting for the next job, not while running it.
-        let job = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        match job {
-            Ok(job) => job(),
-            Err(_) => return,
-        }
-    }
-}
-
-/// Sets this thread's niceness to [`HASH_NICENESS`] (Linux applies it to the one thread).
-/// Lowering one's own priority needs no privilege; if it fails anyway the thread hashes at
-/// normal priority, which is correct, only less kind to the other routes.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(err) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICENESS)
-    {
-        tracing::warn!(error = %err, "could not lower the password hashing thread's priority");
     }
 }
 
@@ -166,16 +108,19 @@ fn hash_now(password: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn hashing_runs_at_the_lower_priority() -> anyhow::Result<()> {
+    async fn an_unknown_e_mail_is_checked_against_the_dummy_with_one_permit() -> anyhow::Result<()>
+    {
+        // With one permit the first `verify(None)` computes the dummy and then verifies: the
+        // dummy must not wait for the permit its caller holds.
         let h = Hasher::new(1).await?;
-        let nice = h
-            .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
-            .await??;
-        assert_eq!(nice, HASH_NICENESS);
+        let checked =
+            tokio::time::timeout(Duration::from_secs(30), h.verify("x".to_owned(), None)).await;
+        assert!(matches!(checked, Ok(Ok(false))), "{checked:?}");
         Ok(())
     }
 
