@@ -315,14 +315,20 @@ impl HttpSettings {
             port: env.parse_or("PORT", default_port)?,
             body_limit: env.parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
             shutdown_timeout: env.duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?,
-            workers: env.parse_or(
-                "HTTP_WORKERS",
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
-            )?,
+            workers: http_workers(env)?,
         })
     }
+}
+
+/// `HTTP_WORKERS`, default the number of cores: the HTTP server's threads, which also split
+/// each database's `DB_POOL_SIZE` between them (`crate::db::PoolSettings`).
+pub fn http_workers(env: &Env) -> Result<usize, ConfigError> {
+    env.parse_or(
+        "HTTP_WORKERS",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+    )
 }
 
 /// Token settings shared by every module that issues or checks tokens.

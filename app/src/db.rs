@@ -1,7 +1,12 @@
 //! Database pools (bb8 over diesel-async) and the embedded-migration runner.
 
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -17,17 +22,18 @@ use futures_util::future::BoxFuture;
 /// processed jobs. They live in one place so all domains share one definition.
 pub const PLATFORM_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/platform");
 
-/// A pool of async Postgres connections for one domain database.
-pub type DbPool = Pool<AsyncPgConnection>;
+/// A connection checked out of a [`DbPool`]; it goes back to its pool when dropped.
+pub type DbConn = PooledConnection<'static, AsyncPgConnection>;
 
-/// A connection checked out of a [`DbPool`].
-pub type DbConn<'a> = PooledConnection<'a, AsyncPgConnection>;
-
-/// Settings for one pool.
+/// Settings for one database's pools.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// The most connections the pool opens.
+    /// The most connections requests use, split among the HTTP workers (`DB_POOL_SIZE`); work
+    /// off the workers (relays, jobs, start-up) has a pool of this size of its own.
     pub max_size: u32,
+    /// How many HTTP workers share `max_size` (`HTTP_WORKERS`): each worker's pool holds
+    /// `max_size / workers`, rounded up.
+    pub workers: u32,
     /// How long a caller waits for a free connection before the request answers 503.
     pub acquire_timeout: Duration,
 }
@@ -36,9 +42,141 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_size: 10,
+            workers: 1,
             acquire_timeout: Duration::from_secs(3),
         }
     }
+}
+
+impl PoolSettings {
+    /// The size of one HTTP worker's pool.
+    fn per_worker(&self) -> u32 {
+        self.max_size.div_ceil(self.workers.max(1)).max(1)
+    }
+}
+
+/// The async Postgres connections of one domain database.
+///
+/// An HTTP worker (a thread that called [`serve_from_this_thread`]) gets connections from a
+/// pool of its own, opened on its own runtime: a connection's I/O is driven by a task on the
+/// runtime that opened it, so a shared pool would hand a worker connections driven by another
+/// thread, and every statement would cost two wake-ups across threads (a third of the
+/// process's CPU on `GET /tasks/{id}`, ARCHITECTURE.md "Performance"). Every other thread
+/// (relays, job consumers, start-up) shares one pool. Cheap to clone.
+#[derive(Clone)]
+pub struct DbPool(Arc<Pools>);
+
+struct Pools {
+    /// Where new pools connect (it may carry a password: never printed).
+    url: String,
+    settings: PoolSettings,
+    /// For threads that are not HTTP workers.
+    shared: Pool<AsyncPgConnection>,
+    /// Each HTTP worker's pool, by thread, for [`DbPool::state`]; a worker's exit removes it.
+    workers: Mutex<Vec<(ThreadId, Pool<AsyncPgConnection>)>>,
+}
+
+/// The counts of a [`DbPool`], over all its pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Open connections.
+    pub connections: u32,
+    /// Open connections nobody has checked out.
+    pub idle: u32,
+}
+
+impl DbPool {
+    /// A free connection: this HTTP worker's own, or the shared pool's elsewhere. Waits up to
+    /// the acquire timeout ([`RunError::TimedOut`]).
+    pub async fn get(&self) -> Result<DbConn, RunError> {
+        self.current().get_owned().await
+    }
+
+    /// Open and idle connections over every pool of this database.
+    pub fn state(&self) -> PoolState {
+        let mut total = PoolState {
+            connections: 0,
+            idle: 0,
+        };
+        let workers = lock(&self.0.workers);
+        for pool in std::iter::once(&self.0.shared).chain(workers.iter().map(|(_, p)| p)) {
+            let state = pool.state();
+            total.connections += state.connections;
+            total.idle += state.idle_connections;
+        }
+        total
+    }
+
+    /// The pool the current thread draws from, made on a worker's first use.
+    fn current(&self) -> Pool<AsyncPgConnection> {
+        WORKER.with(|worker| {
+            let mut worker = worker.borrow_mut();
+            let Some(worker) = worker.as_mut() else {
+                return self.0.shared.clone();
+            };
+            if let Some((_, pool)) = worker.pools.iter().find(|(p, _)| Arc::ptr_eq(p, &self.0)) {
+                return pool.clone();
+            }
+            let pool = self.0.new_pool(self.0.settings.per_worker());
+            lock(&self.0.workers).push((worker.thread, pool.clone()));
+            worker.pools.push((self.0.clone(), pool.clone()));
+            pool
+        })
+    }
+}
+
+impl Pools {
+    fn new_pool(&self, max_size: u32) -> Pool<AsyncPgConnection> {
+        new_pool(&self.url, max_size, self.settings.acquire_timeout)
+    }
+}
+
+impl std::fmt::Debug for DbPool {
+    // Not the URL: it may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbPool")
+            .field("settings", &self.0.settings)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// The pools an HTTP worker thread has made (one per database it used), dropped with it.
+struct WorkerPools {
+    thread: ThreadId,
+    pools: Vec<(Arc<Pools>, Pool<AsyncPgConnection>)>,
+}
+
+impl Drop for WorkerPools {
+    fn drop(&mut self) {
+        for (pools, _) in &self.pools {
+            lock(&pools.workers).retain(|(thread, _)| *thread != self.thread);
+        }
+    }
+}
+
+thread_local! {
+    /// Set on HTTP worker threads by [`serve_from_this_thread`].
+    static WORKER: RefCell<Option<WorkerPools>> = const { RefCell::new(None) };
+}
+
+/// Makes the current thread an HTTP worker: from now on every [`DbPool`] hands it connections
+/// from a pool of its own, opened and driven on its runtime. Called once per worker thread, as
+/// the worker builds its app.
+pub fn serve_from_this_thread() {
+    WORKER.with(|worker| {
+        worker.borrow_mut().get_or_insert_with(|| WorkerPools {
+            thread: std::thread::current().id(),
+            pools: Vec::new(),
+        });
+    });
+}
+
+/// The lock, even if a holder panicked: the list stays valid under any panic.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why a database operation failed, in the terms the web layer needs.
@@ -119,20 +257,30 @@ impl From<RunError> for DbError {
     }
 }
 
-/// Builds a pool for `url`. Connections are opened lazily, so a database that is down at start
-/// makes the service not ready rather than failing the process.
+/// Builds the pools for `url`. Connections are opened lazily, so a database that is down at
+/// start makes the service not ready rather than failing the process.
 ///
 /// A checked-out connection is checked without a round trip (see [`still_open`]): diesel-async's
 /// default runs `SELECT 1` on every checkout, which was one round trip in three of a
 /// `GET /tasks` and a quarter of the database work it caused.
 pub fn build_pool(url: &str, settings: &PoolSettings) -> DbPool {
+    DbPool(Arc::new(Pools {
+        shared: new_pool(url, settings.max_size, settings.acquire_timeout),
+        url: url.to_owned(),
+        settings: settings.clone(),
+        workers: Mutex::default(),
+    }))
+}
+
+/// One lazily connecting pool of at most `max_size` connections.
+fn new_pool(url: &str, max_size: u32, acquire_timeout: Duration) -> Pool<AsyncPgConnection> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = RecyclingMethod::CustomFunction(Box::new(still_open));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder()
-        .max_size(settings.max_size)
+        .max_size(max_size)
         .min_idle(Some(0))
-        .connection_timeout(settings.acquire_timeout)
+        .connection_timeout(acquire_timeout)
         .build_unchecked(manager)
 }
 
@@ -152,6 +300,37 @@ fn still_open(conn: &mut AsyncPgConnection) -> BoxFuture<'_, diesel::QueryResult
         Ok(())
     };
     Box::pin(std::future::ready(result))
+}
+
+/// A statement prepared once per connection and reused, which diesel would otherwise prepare
+/// anew on every run: it refuses to cache any `UPDATE`, any `INSERT` with an optional value
+/// (`DEFAULT`), any upsert and any `sql_query`, because such SQL *can* vary without bound. Each
+/// such run is a Parse and Describe round trip before the statement's own, and a Close after it.
+///
+/// Only for statements whose SQL takes a bounded number of shapes (one, or one per combination
+/// of optional columns): each shape stays prepared on every connection that ran it. Cached by
+/// its SQL text, so two shapes never share a statement.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared<Q>(pub Q);
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> QueryId for Prepared<Q> {
+    type QueryId = ();
+    // Not by type: the SQL text is the cache key.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
 }
 
 /// Migration sets are passed as functions because `EmbeddedMigrations` is neither `Clone` nor

@@ -84,7 +84,7 @@ async fn ready(state: web::Data<Operational>) -> Result<HttpResponse, ApiError> 
 async fn metrics(state: web::Data<Operational>, metrics: web::Data<Metrics>) -> HttpResponse {
     for (domain, pool) in state.pools.iter() {
         let s = pool.state();
-        let idle = i64::from(s.idle_connections);
+        let idle = i64::from(s.idle);
         let total = i64::from(s.connections);
         metrics
             .db_pool

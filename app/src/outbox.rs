@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::db::DbPool;
+use crate::db::{DbPool, Prepared};
 use crate::platform_schema::outbox;
 use crate::queue::{Job, Queue};
 use crate::trace::TraceContext;
@@ -292,18 +292,20 @@ impl OutboxRelay {
             // (`#-` with an empty or absent path leaves the payload as it is).
             let topics: Vec<&str> = self.settings.redact.iter().map(|r| r.topic).collect();
             let paths: Vec<&str> = self.settings.redact.iter().map(|r| r.path).collect();
-            diesel::sql_query(
-                "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL, \
-                   payload = payload #- coalesce( \
-                     (SELECT string_to_array(r.path, '.') \
-                        FROM unnest($2::text[], $3::text[]) AS r(topic, path) \
-                       WHERE r.topic = outbox.topic LIMIT 1), \
-                     '{}'::text[]) \
-                 WHERE id = ANY($1)",
+            Prepared(
+                diesel::sql_query(
+                    "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL, \
+                       payload = payload #- coalesce( \
+                         (SELECT string_to_array(r.path, '.') \
+                            FROM unnest($2::text[], $3::text[]) AS r(topic, path) \
+                           WHERE r.topic = outbox.topic LIMIT 1), \
+                         '{}'::text[]) \
+                     WHERE id = ANY($1)",
+                )
+                .bind::<Array<diesel::sql_types::Uuid>, _>(&sent)
+                .bind::<Array<Text>, _>(&topics)
+                .bind::<Array<Text>, _>(&paths),
             )
-            .bind::<Array<diesel::sql_types::Uuid>, _>(&sent)
-            .bind::<Array<Text>, _>(&topics)
-            .bind::<Array<Text>, _>(&paths)
             .execute(&mut conn)
             .await
             .context("outbox: marking rows sent")?;
@@ -349,19 +351,22 @@ impl OutboxRelay {
     }
 
     async fn claim(&self, conn: &mut AsyncPgConnection) -> QueryResult<Vec<ClaimedRow>> {
-        let mut rows: Vec<ClaimedRow> = diesel::sql_query(
-            "UPDATE outbox \
-             SET locked_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
-             WHERE id IN ( \
-                 SELECT id FROM outbox \
-                 WHERE sent_at IS NULL AND (locked_until IS NULL OR locked_until < now()) \
-                 ORDER BY created_at \
-                 LIMIT $1 \
-                 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, topic, payload, request_id, traceparent, tracestate, created_at",
+        // Run on every wake-up: prepared once per connection (the SQL is fixed).
+        let mut rows: Vec<ClaimedRow> = Prepared(
+            diesel::sql_query(
+                "UPDATE outbox \
+                 SET locked_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
+                 WHERE id IN ( \
+                     SELECT id FROM outbox \
+                     WHERE sent_at IS NULL AND (locked_until IS NULL OR locked_until < now()) \
+                     ORDER BY created_at \
+                     LIMIT $1 \
+                     FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, topic, payload, request_id, traceparent, tracestate, created_at",
+            )
+            .bind::<Int8, _>(self.settings.batch)
+            .bind::<Double, _>(self.settings.lease.as_secs_f64()),
         )
-        .bind::<Int8, _>(self.settings.batch)
-        .bind::<Double, _>(self.settings.lease.as_secs_f64())
         .load(conn)
         .await?;
         // RETURNING has no order; publish oldest first.

@@ -40,6 +40,7 @@ pub async fn platform(env: Env, single_domain: bool) -> anyhow::Result<Platform>
     );
     let pool_settings = PoolSettings {
         max_size: env.parse_or("DB_POOL_SIZE", 10)?,
+        workers: u32::try_from(crate::config::http_workers(&env)?).unwrap_or(u32::MAX),
         acquire_timeout: env.duration_or("DB_ACQUIRE_TIMEOUT", Duration::from_secs(3))?,
     };
     Ok(Platform {
@@ -307,6 +308,8 @@ pub async fn start(
     let body_limit = http.body_limit;
     let app_modules = modules.clone();
     let server = HttpServer::new(move || {
+        // Runs on each worker thread as it starts: its requests get connections of its own.
+        crate::db::serve_from_this_thread();
         let modules = app_modules.clone();
         let operational = operational.clone();
         #[cfg(feature = "gateway")]

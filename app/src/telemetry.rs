@@ -74,7 +74,8 @@ impl RequestId {
         ok.then(|| RequestId(raw.to_owned()))
     }
 
-    /// A fresh random id.
+    /// A fresh random id (from a thread-local generator seeded once: uuid's `fast-rng`, where
+    /// the default asks the kernel for every id, a system call per request).
     pub fn generate() -> Self {
         RequestId(uuid::Uuid::new_v4().to_string())
     }

@@ -35,6 +35,25 @@ impl<T> Patch<T> {
         }
     }
 
+    /// Borrows the value.
+    pub fn as_ref(&self) -> Patch<&T> {
+        match self {
+            Patch::Keep => Patch::Keep,
+            Patch::Clear => Patch::Clear,
+            Patch::Set(v) => Patch::Set(v),
+        }
+    }
+
+    /// As a nullable column's change: `None` keeps it, `Some(None)` clears it, `Some(Some(v))`
+    /// sets it (the shape diesel's changesets take).
+    pub fn into_option(self) -> Option<Option<T>> {
+        match self {
+            Patch::Keep => None,
+            Patch::Clear => Some(None),
+            Patch::Set(v) => Some(Some(v)),
+        }
+    }
+
     /// Maps the value through a fallible parse.
     pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Patch<U>, E> {
         Ok(match self {
@@ -91,5 +110,15 @@ mod tests {
         assert_eq!(parse("{}"), Some(Patch::Keep));
         assert_eq!(parse(r#"{"bio":null}"#), Some(Patch::Clear));
         assert_eq!(parse(r#"{"bio":"hi"}"#), Some(Patch::Set("hi".to_owned())));
+    }
+
+    #[test]
+    fn as_a_column_change_absent_keeps_null_clears_and_a_value_sets() {
+        assert_eq!(Patch::<&str>::Keep.into_option(), None);
+        assert_eq!(Patch::<&str>::Clear.into_option(), Some(None));
+        assert_eq!(
+            Patch::Set("hi".to_owned()).as_ref().into_option(),
+            Some(Some(&"hi".to_owned()))
+        );
     }
 }

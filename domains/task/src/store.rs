@@ -8,6 +8,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Double, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tessera_app::db::Prepared;
 use tessera_contracts::UserId;
 use uuid::Uuid;
 
@@ -63,27 +64,32 @@ pub async fn insert_task(
     conn: &mut AsyncPgConnection,
     task: &NewTaskRow<'_>,
 ) -> QueryResult<TaskRow> {
-    diesel::insert_into(tasks::table)
-        .values(task)
-        .returning(TaskRow::as_returning())
-        .get_result(conn)
-        .await
+    // Up to four shapes: description and due date each present or DEFAULT.
+    Prepared(
+        diesel::insert_into(tasks::table)
+            .values(task)
+            .returning(TaskRow::as_returning()),
+    )
+    .get_result(conn)
+    .await
 }
 
 /// Counts a created task for its owner and returns how many the owner ever created, this one
 /// included. An upsert, so concurrent first tasks of one user cannot both see 1.
 pub async fn bump_created_count(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<i64> {
-    diesel::insert_into(user_task_counters::table)
-        .values((
-            user_task_counters::user_id.eq(user_id.0),
-            user_task_counters::created_count.eq(1_i64),
-        ))
-        .on_conflict(user_task_counters::user_id)
-        .do_update()
-        .set(user_task_counters::created_count.eq(user_task_counters::created_count + 1_i64))
-        .returning(user_task_counters::created_count)
-        .get_result(conn)
-        .await
+    Prepared(
+        diesel::insert_into(user_task_counters::table)
+            .values((
+                user_task_counters::user_id.eq(user_id.0),
+                user_task_counters::created_count.eq(1_i64),
+            ))
+            .on_conflict(user_task_counters::user_id)
+            .do_update()
+            .set(user_task_counters::created_count.eq(user_task_counters::created_count + 1_i64))
+            .returning(user_task_counters::created_count),
+    )
+    .get_result(conn)
+    .await
 }
 
 /// The caller's task with this id; another user's task is `None` like a missing one.
@@ -128,37 +134,52 @@ pub enum Completion {
     Clear,
 }
 
-/// The full new state of a task's editable columns.
-#[derive(Debug, AsChangeset)]
-#[diesel(table_name = tasks, treat_none_as_null = true)]
-pub struct TaskUpdate<'a> {
-    /// The title.
-    pub title: &'a str,
-    /// The description (`None` clears it).
-    pub description: Option<&'a str>,
-    /// The status.
-    pub status: &'a str,
-    /// The priority.
-    pub priority: &'a str,
-    /// The due date (`None` clears it).
-    pub due_date: Option<DateTime<Utc>>,
+/// Changes to some of a task's editable columns: `None` leaves a column as it is, and
+/// `Some(None)` clears a nullable one.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TaskPatch<'a> {
+    /// A new title.
+    pub title: Option<&'a str>,
+    /// A new description, or `Some(None)` to clear it.
+    pub description: Option<Option<&'a str>>,
+    /// A new status.
+    pub status: Option<&'a str>,
+    /// A new priority.
+    pub priority: Option<&'a str>,
+    /// A new due date, or `Some(None)` to clear it.
+    pub due_date: Option<Option<DateTime<Utc>>>,
 }
 
-/// Writes a task's new state, bumps `updated_at` and applies `completion`.
-pub async fn update_task(
+/// Writes `patch` to the caller's task in one `UPDATE`, bumps `updated_at` and applies
+/// `completion`; `None` when the caller has no task with this id. Only the columns the patch
+/// names are written: a column no one changes keeps whatever a concurrent update put there.
+pub async fn patch_task(
     conn: &mut AsyncPgConnection,
+    user_id: UserId,
     id: TaskId,
-    update: &TaskUpdate<'_>,
+    patch: &TaskPatch<'_>,
     completion: Completion,
-) -> QueryResult<TaskRow> {
+) -> QueryResult<Option<TaskRow>> {
     let stamp = (completion == Completion::Stamp).then(|| tasks::completed_at.eq(now));
     let clear =
         (completion == Completion::Clear).then(|| tasks::completed_at.eq(None::<DateTime<Utc>>));
-    diesel::update(tasks::table.find(id.0))
-        .set((update, tasks::updated_at.eq(now), stamp, clear))
-        .returning(TaskRow::as_returning())
-        .get_result(conn)
-        .await
+    Prepared(
+        diesel::update(tasks::table.find(id.0).filter(tasks::user_id.eq(user_id.0)))
+            .set((
+                patch.title.map(|t| tasks::title.eq(t)),
+                patch.description.map(|d| tasks::description.eq(d)),
+                patch.status.map(|s| tasks::status.eq(s)),
+                patch.priority.map(|p| tasks::priority.eq(p)),
+                patch.due_date.map(|d| tasks::due_date.eq(d)),
+                tasks::updated_at.eq(now),
+                stamp,
+                clear,
+            ))
+            .returning(TaskRow::as_returning()),
+    )
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Deletes the caller's task; false when the caller has no task with this id.

@@ -144,7 +144,7 @@ async fn unknown_expired_and_superseded_reset_tokens_are_refused() {
     )
     .await;
 
-    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    let mut conn = app.pool("auth").get().await.unwrap();
     diesel::sql_query("UPDATE password_resets SET expires_at = now() - interval '1 second'")
         .execute(&mut conn)
         .await
@@ -198,7 +198,7 @@ async fn a_reset_with_a_token_that_cannot_work_hashes_no_password() {
     )
     .await;
     let expired = token_of(&reset_link(&app).await);
-    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    let mut conn = app.pool("auth").get().await.unwrap();
     diesel::sql_query("UPDATE password_resets SET expires_at = now() - interval '1 second'")
         .execute(&mut conn)
         .await

@@ -220,7 +220,7 @@ async fn an_expired_refresh_token_is_refused() {
     let app = app().await;
     register(&app, "mia@example.com", "password123").await;
     let tokens = login(&app, "mia@example.com", "password123").await;
-    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    let mut conn = app.pool("auth").get().await.unwrap();
     diesel::sql_query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'")
         .execute(&mut conn)
         .await
@@ -238,7 +238,7 @@ struct Count {
 /// How many refresh tokens of the auth database are not revoked.
 async fn live_refresh_tokens(app: &TestApp) -> i64 {
     use diesel_async::RunQueryDsl;
-    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    let mut conn = app.pool("auth").get().await.unwrap();
     diesel::sql_query("SELECT count(*) AS n FROM refresh_tokens WHERE revoked_at IS NULL")
         .get_result::<Count>(&mut conn)
         .await
@@ -325,7 +325,7 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     assert_eq!(res.status(), 200);
     let second: Value = res.json().await.unwrap();
     // No token of the family is valid past the family's hour, whatever its own lifetime.
-    let mut conn = app.pool("auth").get_owned().await.unwrap();
+    let mut conn = app.pool("auth").get().await.unwrap();
     let beyond = diesel::sql_query(
         "SELECT count(*) AS n FROM refresh_tokens WHERE expires_at > now() + interval '1 hour'",
     )

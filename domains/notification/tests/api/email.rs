@@ -169,7 +169,7 @@ async fn the_reset_link_is_not_kept_once_the_mail_went_out() {
     let n = json_of(send(&app, payload.clone()).await, 201).await;
     assert_eq!(mails(&eve.email, 1).await.len(), 1);
     email_sent(&app, n["id"].as_str().unwrap()).await;
-    let mut conn = app.pool("notification").get_owned().await.unwrap();
+    let mut conn = app.pool("notification").get().await.unwrap();
     let rows: Vec<StoredData> = diesel::sql_query(
         "SELECT data, email_sent_at IS NOT NULL AS sent FROM notifications WHERE user_id = $1",
     )

@@ -164,3 +164,89 @@ async fn completed_at_is_set_on_completion_kept_while_completed_and_cleared_on_r
     assert_eq!(cancelled["completedAt"], Value::Null);
     app.shutdown().await;
 }
+
+#[derive(diesel::QueryableByName)]
+struct Query {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    query: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// The last statement the backend `pid` ran, as `pg_stat_activity` shows it.
+async fn last_statement(app: &TestApp, pid: i32) -> String {
+    use diesel_async::RunQueryDsl;
+    let pool = app.pool("task");
+    let mut conn = pool.get().await.expect("conn");
+    let row: Query = diesel::sql_query("SELECT query FROM pg_stat_activity WHERE pid = $1")
+        .bind::<diesel::sql_types::Integer, _>(pid)
+        .get_result(&mut conn)
+        .await
+        .expect("pg_stat_activity");
+    row.query
+}
+
+/// A PATCH that cannot complete the task is one `UPDATE` with no transaction around it (four
+/// round trips were a quarter of the throughput); a completing one still locks, updates and
+/// announces in one transaction. Seen from the service's only connection.
+#[tokio::test]
+async fn a_patch_that_completes_nothing_is_one_statement_and_a_completion_one_transaction() {
+    use diesel_async::RunQueryDsl;
+    use tessera_app::db::{PoolSettings, build_pool};
+    use tessera_contracts::UserId;
+    use tessera_task::service::{TaskSettings, Tasks};
+    use tessera_task::wire::{TaskId, UpdateTaskRequest};
+
+    let app = app().await;
+    let ada = user(&app);
+    let task = create(&app, &ada, json!({"title": "t"})).await;
+    let id = TaskId(task["id"].as_str().unwrap().parse().unwrap());
+    let pool = build_pool(
+        &app.database_url("task"),
+        &PoolSettings {
+            max_size: 1,
+            ..PoolSettings::default()
+        },
+    );
+    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut *pool.get().await.unwrap())
+        .await
+        .unwrap();
+    let tasks = Tasks {
+        pool,
+        settings: TaskSettings {
+            idempotency_ttl: Duration::from_secs(60),
+        },
+    };
+    let change = |body: Value| serde_json::from_value::<UpdateTaskRequest>(body).unwrap();
+
+    for body in [
+        json!({"priority": "HIGH"}),
+        json!({"status": "IN_PROGRESS", "description": null}),
+    ] {
+        let updated = tasks
+            .update(UserId(ada.id), id, change(body.clone()), "req-1")
+            .await
+            .unwrap();
+        assert_eq!(updated.id, id);
+        let last = last_statement(&app, pid).await;
+        assert!(last.starts_with("UPDATE \"tasks\""), "{body}: {last}");
+    }
+    let completed = tasks
+        .update(
+            UserId(ada.id),
+            id,
+            change(json!({"status": "COMPLETED"})),
+            "req-2",
+        )
+        .await
+        .unwrap();
+    assert!(completed.completed_at.is_some());
+    assert_eq!(last_statement(&app, pid).await, "COMMIT");
+    assert_eq!(outbox(&app, "task.completed").await.len(), 1);
+    app.shutdown().await;
+}
