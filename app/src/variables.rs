@@ -213,7 +213,9 @@ pub const SECTIONS: &[Section] = &[
                  wins)."),
             var("DB_POOL_SIZE", DATABASES)
                 .defaults_to("10")
-                .doc("Connections per domain database pool."),
+                .doc("Connections per domain database for requests, split among the HTTP workers (each \
+                 has its own pool); work off the workers (outbox relay, jobs) may open as many \
+                 more."),
             var("DB_ACQUIRE_TIMEOUT", DATABASES)
                 .defaults_to("3s")
                 .doc("How long a request waits for a pooled connection before answering 503."),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::sql_types::{Integer, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use tessera_app::db::DbError;
+use tessera_app::db::{DbError, PoolState};
 
 use crate::support::{TestDb, eventually};
 
@@ -189,5 +189,52 @@ async fn an_idle_connection_the_server_ended_is_replaced_on_checkout() -> anyhow
         },
     )
     .await?;
+    Ok(())
+}
+
+/// An HTTP worker draws from a pool of its own, opened on its own runtime (so its connections'
+/// I/O runs on its thread): with the shared pool's only connection checked out, the worker still
+/// gets one, another session, and `state` counts both. When the worker's thread ends, its pool
+/// goes with it.
+#[tokio::test]
+async fn an_http_worker_gets_connections_of_its_own_that_end_with_its_thread() -> anyhow::Result<()>
+{
+    let db = TestDb::new().await?;
+    let (pool, shared_pid) = one_connection_pool(&db).await?;
+    let held = pool.get().await?;
+    let worker_pool = pool.clone();
+    let worker = std::thread::spawn(move || -> anyhow::Result<i32> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            tessera_app::db::serve_from_this_thread();
+            let mut conn = worker_pool.get().await?;
+            let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                .get_result(&mut *conn)
+                .await?;
+            assert_eq!(
+                worker_pool.state(),
+                PoolState {
+                    connections: 2,
+                    idle: 0
+                }
+            );
+            Ok(pid)
+        })
+    });
+    let worker_pid = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the worker thread panicked"))??;
+    assert_ne!(worker_pid, shared_pid);
+    drop(held);
+    assert_eq!(
+        pool.state(),
+        PoolState {
+            connections: 1,
+            idle: 1
+        },
+        "only the shared pool's connection is left"
+    );
     Ok(())
 }

@@ -89,14 +89,10 @@ mod server {
         });
         let settings = AuthSettings::from_env(&platform.env)?;
         let trusted = TrustedProxies::from_env(&platform.env)?;
-        // Half the cores hash at most, so a login storm cannot take the CPU the other routes
-        // need: with a hash per core, `GET /tasks`'s p99 rose 3 to 9 times under 16 clients
-        // logging in on two cores; with one, about 2 times (ARCHITECTURE.md, "Performance").
-        let parallel = std::thread::available_parallelism()
-            .map(|n| n.get() / 2)
-            .unwrap_or(1)
-            .max(1);
-        let hasher = Hasher::new(parallel).await?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let hasher = Hasher::new(crate::password::hashing_permits(cores)).await?;
         hasher.register(&platform.metrics.registry)?;
         let auth = Auth {
             pool: db.pool().clone(),

@@ -98,6 +98,14 @@ impl Hasher {
     }
 }
 
+/// How many hashes may run at once on `cores` cores: half of them, at least one, so a login
+/// storm cannot take the CPU the other routes need. With a hash per core, `GET /tasks`'s p99 rose
+/// 3 to 9 times under 16 clients logging in on two cores; with one, about 2 times
+/// (ARCHITECTURE.md, "Performance").
+pub fn hashing_permits(cores: usize) -> usize {
+    (cores / 2).max(1)
+}
+
 /// argon2id with m = 7 MiB, t = 5, p = 1: of OWASP's equivalent minimums (19 MiB with t = 2,
 /// 12 MiB with t = 3, ...) the one with the least memory. The CPU is the same; what differs is
 /// the memory a hash streams through the caches the other routes use. With 19 MiB a login storm
@@ -146,5 +154,31 @@ mod tests {
         assert!(!h.verify("wrong horse".to_owned(), Some(hash)).await?);
         assert!(!h.verify("anything".to_owned(), None).await?);
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn new_hashes_use_seven_mib_and_five_passes_and_older_hashes_still_verify()
+    -> anyhow::Result<()> {
+        let h = Hasher::new(1).await?;
+        let hash = h.hash("correct horse".to_owned()).await?;
+        assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
+        // Made with argon2's defaults (m = 19 MiB, t = 2), as every hash stored before.
+        let older = Argon2::default()
+            .hash_password(b"correct horse")
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert!(older.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{older}");
+        assert!(h.verify("correct horse".to_owned(), Some(older.clone())).await?);
+        assert!(!h.verify("wrong horse".to_owned(), Some(older)).await?);
+        Ok(())
+    }
+
+    #[test]
+    fn at_most_half_the_cores_hash_and_always_one() {
+        assert_eq!(
+            [1, 2, 3, 4, 16].map(hashing_permits),
+            [1, 1, 1, 2, 8],
+            "permits for 1, 2, 3, 4 and 16 cores"
+        );
     }
 }

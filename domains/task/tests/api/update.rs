@@ -236,6 +236,20 @@ async fn a_patch_that_completes_nothing_is_one_statement_and_a_completion_one_tr
         let last = last_statement(&app, pid).await;
         assert!(last.starts_with("UPDATE \"tasks\""), "{body}: {last}");
     }
+    // Both shapes stay prepared on the connection (diesel alone prepares every UPDATE anew: a
+    // Parse round trip before each run, a Close after it).
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let Count { n } = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'UPDATE \"tasks\"%'",
+    )
+    .get_result(&mut *tasks.pool.get().await.unwrap())
+    .await
+    .unwrap();
+    assert_eq!(n, 2, "prepared UPDATE statements");
     let completed = tasks
         .update(
             UserId(ada.id),
