@@ -167,8 +167,14 @@ mod tests {
             .hash_password(b"correct horse")
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        assert!(older.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{older}");
-        assert!(h.verify("correct horse".to_owned(), Some(older.clone())).await?);
+        assert!(
+            older.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{older}"
+        );
+        assert!(
+            h.verify("correct horse".to_owned(), Some(older.clone()))
+                .await?
+        );
         assert!(!h.verify("wrong horse".to_owned(), Some(older)).await?);
         Ok(())
     }
