@@ -33,6 +33,35 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The server process of `conn`'s session (`pg_backend_pid()`).
+pub async fn backend_pid(conn: &mut AsyncPgConnection) -> anyhow::Result<i32> {
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let row: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(conn)
+        .await?;
+    Ok(row.pid)
+}
+
+/// The last statement the session of server process `pid` ran, as `pg_stat_activity` shows it
+/// (read over an admin connection of its own, so the session itself is not disturbed).
+pub async fn last_statement(pid: i32) -> anyhow::Result<String> {
+    #[derive(QueryableByName)]
+    struct Query {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        query: String,
+    }
+    let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
+    let row: Query = diesel::sql_query("SELECT query FROM pg_stat_activity WHERE pid = $1")
+        .bind::<diesel::sql_types::Integer, _>(pid)
+        .get_result(&mut admin)
+        .await?;
+    Ok(row.query)
+}
+
 /// The URL of the test Redis server.
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())

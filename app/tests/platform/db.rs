@@ -7,15 +7,11 @@ use diesel::sql_types::{Integer, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tessera_app::db::{DbError, PoolState};
 
+use tessera_app::testkit::{backend_pid, last_statement};
+
 use crate::support::{TestDb, eventually};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-#[derive(diesel::QueryableByName)]
-struct Pid {
-    #[diesel(sql_type = Integer)]
-    pid: i32,
-}
 
 #[derive(diesel::QueryableByName)]
 struct Terminated {
@@ -68,9 +64,7 @@ async fn a_connection_killed_under_a_statement_is_unavailable_and_so_is_the_next
     let db = TestDb::new().await?;
     let pool = db.pool.clone();
     let mut conn = pool.get().await?;
-    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result(&mut *conn)
-        .await?;
+    let pid = backend_pid(&mut conn).await?;
 
     // The statement runs for up to 30 s; the kill lands as soon as it is seen running.
     let statement = diesel::sql_query("SELECT pg_sleep(30)").execute(&mut *conn);
@@ -103,9 +97,7 @@ async fn a_transaction_whose_connection_is_killed_is_unavailable() -> anyhow::Re
     let db = TestDb::new().await?;
     let pool = db.pool.clone();
     let mut conn = pool.get().await?;
-    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result(&mut *conn)
-        .await?;
+    let pid = backend_pid(&mut conn).await?;
     let conn: &mut AsyncPgConnection = &mut conn;
     let tx = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         diesel::sql_query("SELECT 1").execute(conn).await?;
@@ -124,21 +116,6 @@ async fn a_transaction_whose_connection_is_killed_is_unavailable() -> anyhow::Re
     Ok(())
 }
 
-/// The last statement backend `pid` ran, as the server reports it.
-async fn last_statement(pid: i32) -> anyhow::Result<String> {
-    #[derive(diesel::QueryableByName)]
-    struct Query {
-        #[diesel(sql_type = Text)]
-        query: String,
-    }
-    let mut admin = AsyncPgConnection::establish(ADMIN_URL).await?;
-    let row: Query = diesel::sql_query("SELECT query FROM pg_stat_activity WHERE pid = $1")
-        .bind::<Integer, _>(pid)
-        .get_result(&mut admin)
-        .await?;
-    Ok(row.query)
-}
-
 /// A pool of one connection to `db`, and that connection's backend pid.
 async fn one_connection_pool(db: &TestDb) -> anyhow::Result<(tessera_app::db::DbPool, i32)> {
     let pool = tessera_app::db::build_pool(
@@ -148,9 +125,7 @@ async fn one_connection_pool(db: &TestDb) -> anyhow::Result<(tessera_app::db::Db
             ..Default::default()
         },
     );
-    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result(&mut *pool.get().await?)
-        .await?;
+    let pid = backend_pid(&mut *pool.get().await?).await?;
     Ok((pool, pid))
 }
 
@@ -181,10 +156,8 @@ async fn an_idle_connection_the_server_ended_is_replaced_on_checkout() -> anyhow
             let pool = pool.clone();
             async move {
                 let mut conn = pool.get().await?;
-                let fresh: Result<Pid, _> = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-                    .get_result(&mut *conn)
-                    .await;
-                Ok(fresh.is_ok_and(|p| p.pid != pid))
+                let fresh = backend_pid(&mut conn).await;
+                Ok(fresh.is_ok_and(|p| p != pid))
             }
         },
     )
@@ -210,9 +183,7 @@ async fn an_http_worker_gets_connections_of_its_own_that_end_with_its_thread() -
         runtime.block_on(async move {
             tessera_app::db::serve_from_this_thread();
             let mut conn = worker_pool.get().await?;
-            let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-                .get_result(&mut *conn)
-                .await?;
+            let pid = backend_pid(&mut conn).await?;
             assert_eq!(
                 worker_pool.state(),
                 PoolState {

@@ -165,31 +165,6 @@ async fn completed_at_is_set_on_completion_kept_while_completed_and_cleared_on_r
     app.shutdown().await;
 }
 
-#[derive(diesel::QueryableByName)]
-struct Query {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    query: String,
-}
-
-#[derive(diesel::QueryableByName)]
-struct Pid {
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    pid: i32,
-}
-
-/// The last statement the backend `pid` ran, as `pg_stat_activity` shows it.
-async fn last_statement(app: &TestApp, pid: i32) -> String {
-    use diesel_async::RunQueryDsl;
-    let pool = app.pool("task");
-    let mut conn = pool.get().await.expect("conn");
-    let row: Query = diesel::sql_query("SELECT query FROM pg_stat_activity WHERE pid = $1")
-        .bind::<diesel::sql_types::Integer, _>(pid)
-        .get_result(&mut conn)
-        .await
-        .expect("pg_stat_activity");
-    row.query
-}
-
 /// A PATCH that cannot complete the task is one `UPDATE` with no transaction around it (four
 /// round trips were a quarter of the throughput); a completing one still locks, updates and
 /// announces in one transaction. Seen from the service's only connection.
@@ -197,6 +172,7 @@ async fn last_statement(app: &TestApp, pid: i32) -> String {
 async fn a_patch_that_completes_nothing_is_one_statement_and_a_completion_one_transaction() {
     use diesel_async::RunQueryDsl;
     use tessera_app::db::{PoolSettings, build_pool};
+    use tessera_app::testkit::{backend_pid, last_statement};
     use tessera_contracts::UserId;
     use tessera_task::service::{TaskSettings, Tasks};
     use tessera_task::wire::{TaskId, UpdateTaskRequest};
@@ -212,10 +188,7 @@ async fn a_patch_that_completes_nothing_is_one_statement_and_a_completion_one_tr
             ..PoolSettings::default()
         },
     );
-    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result(&mut *pool.get().await.unwrap())
-        .await
-        .unwrap();
+    let pid = backend_pid(&mut *pool.get().await.unwrap()).await.unwrap();
     let tasks = Tasks {
         pool,
         settings: TaskSettings {
@@ -233,7 +206,7 @@ async fn a_patch_that_completes_nothing_is_one_statement_and_a_completion_one_tr
             .await
             .unwrap();
         assert_eq!(updated.id, id);
-        let last = last_statement(&app, pid).await;
+        let last = last_statement(pid).await.unwrap();
         assert!(last.starts_with("UPDATE \"tasks\""), "{body}: {last}");
     }
     // Both shapes stay prepared on the connection (diesel alone prepares every UPDATE anew: a
@@ -260,7 +233,7 @@ async fn a_patch_that_completes_nothing_is_one_statement_and_a_completion_one_tr
         .await
         .unwrap();
     assert!(completed.completed_at.is_some());
-    assert_eq!(last_statement(&app, pid).await, "COMMIT");
+    assert_eq!(last_statement(pid).await.unwrap(), "COMMIT");
     assert_eq!(outbox(&app, "task.completed").await.len(), 1);
     app.shutdown().await;
 }
