@@ -188,7 +188,7 @@ async fn a_patch_that_completes_nothing_is_one_statement_and_a_completion_one_tr
             ..PoolSettings::default()
         },
     );
-    let pid = backend_pid(&mut *pool.get().await.unwrap()).await.unwrap();
+    let pid = backend_pid(&mut pool.get().await.unwrap()).await.unwrap();
     let tasks = Tasks {
         pool,
         settings: TaskSettings {
