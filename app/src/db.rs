@@ -333,6 +333,17 @@ impl<Q: Query> Query for Prepared<Q> {
     type SqlType = Q::SqlType;
 }
 
+/// The SQL diesel builds for `query`, its binds as `$1`, `$2`, ... in the order diesel binds
+/// them. For a hot statement of one shape, run as a [`diesel::sql_query`] with the same binds
+/// in that order, built once: diesel-async builds a statement's SQL on every run, even one it
+/// has prepared (for a lookup by key, a sixth of a request's instructions).
+pub fn sql_of<Q: QueryFragment<Pg>>(query: &Q) -> diesel::QueryResult<String> {
+    use diesel::query_builder::QueryBuilder;
+    let mut builder = diesel::pg::PgQueryBuilder::default();
+    query.to_sql(&mut builder, &Pg)?;
+    Ok(builder.finish())
+}
+
 /// Migration sets are passed as functions because `EmbeddedMigrations` is neither `Clone` nor
 /// `Copy`; each call of a function returning the `const` yields a fresh value.
 pub type MigrationSet = fn() -> EmbeddedMigrations;

@@ -7,8 +7,11 @@
 //! the client-hop token (`typ: client-hop`, also `INTERNAL_JWT_SECRET`), is how the gateway tells
 //! a service which client a proxied request comes from; it authorises nothing.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -38,6 +41,13 @@ pub const ISSUED_AT_LEEWAY: Duration = Duration::from_secs(30);
 pub const CLIENT_HOP_TTL: Duration = Duration::from_secs(30);
 /// `typ` of client-hop tokens.
 const CLIENT_HOP: &str = "client-hop";
+/// How many seconds past its `exp` a token still passes (jsonwebtoken's `leeway`, for clocks
+/// that differ a little); the cache of verified tokens applies the same rule.
+const EXP_LEEWAY_SECS: u64 = 5;
+/// How many verified access tokens each thread remembers (about 0.5 KB each). A client sends
+/// the same token with every request for its whole lifetime, so a few hundred cover the clients
+/// one worker serves at a time; past that the cache starts over.
+const REMEMBERED_TOKENS: usize = 256;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +136,27 @@ pub struct Tokens {
     access_ttl: Duration,
     access_validation: Validation,
     service_validation: Validation,
+    /// Which keys these are, for the cache of verified access tokens: clones share it (and the
+    /// keys), another `Tokens` (tests make several per thread) never sees this one's entries.
+    keys_id: u64,
+}
+
+/// Gives each [`Tokens::new`] its own `keys_id`.
+static NEXT_KEYS_ID: AtomicU64 = AtomicU64::new(1);
+
+/// An access token this thread verified, and what it said.
+struct Remembered {
+    keys_id: u64,
+    exp: i64,
+    user: AuthUser,
+}
+
+thread_local! {
+    /// Access tokens verified on this thread, by their exact text. Verifying a token (base64,
+    /// HMAC and two JSON parses of its claims) was the largest cost in the gateway's part of a
+    /// request (ARCHITECTURE.md, "Performance"); a client sends the same token until it expires,
+    /// so each worker verifies it once and then only checks `exp`. Per thread, so no lock.
+    static VERIFIED: RefCell<HashMap<Box<str>, Remembered>> = RefCell::new(HashMap::new());
 }
 
 fn validation(issuer: &str, audience: &str) -> Validation {
@@ -133,7 +164,7 @@ fn validation(issuer: &str, audience: &str) -> Validation {
     v.set_issuer(&[issuer]);
     v.set_audience(&[audience]);
     v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    v.leeway = 5;
+    v.leeway = EXP_LEEWAY_SECS;
     v
 }
 
@@ -161,7 +192,42 @@ impl Tokens {
             access_ttl: settings.access_ttl,
             access_validation: validation(ACCESS_ISSUER, ACCESS_AUDIENCE),
             service_validation: validation(INTERNAL, INTERNAL),
+            keys_id: NEXT_KEYS_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The user of an access token this thread verified with these keys, if it has not expired
+    /// by `now` (with the same leeway as a full verification). Only the exact text that was
+    /// verified matches: a token changed in any byte is verified afresh.
+    fn recall(&self, token: &str, now: i64) -> Option<AuthUser> {
+        let oldest = now.saturating_sub_unsigned(EXP_LEEWAY_SECS);
+        VERIFIED.with_borrow(|seen| {
+            seen.get(token)
+                .filter(|r| r.keys_id == self.keys_id && r.exp >= oldest)
+                .map(|r| r.user.clone())
+        })
+    }
+
+    /// Remembers a verified access token for [`Tokens::recall`]. At [`REMEMBERED_TOKENS`] the
+    /// expired entries go, and if that frees nothing, all of them.
+    fn remember(&self, token: &str, exp: i64, user: &AuthUser, now: i64) {
+        let oldest = now.saturating_sub_unsigned(EXP_LEEWAY_SECS);
+        VERIFIED.with_borrow_mut(|seen| {
+            if seen.len() >= REMEMBERED_TOKENS {
+                seen.retain(|_, r| r.exp >= oldest);
+                if seen.len() >= REMEMBERED_TOKENS {
+                    seen.clear();
+                }
+            }
+            seen.insert(
+                token.into(),
+                Remembered {
+                    keys_id: self.keys_id,
+                    exp,
+                    user: user.clone(),
+                },
+            );
+        });
     }
 
     /// The access token lifetime (`expiresIn` in login responses).
@@ -275,7 +341,10 @@ impl Tokens {
 
 /// The bearer token of a request, if it has a well-formed `Authorization: Bearer` header.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    // `from_utf8` rather than `HeaderValue::to_str`, which checks a 300-byte token one byte at a
+    // time (a tenth of the gateway's instructions per request); a token with bytes that are not
+    // visible ASCII is refused by its verification instead.
+    let value = std::str::from_utf8(req.headers().get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
@@ -304,13 +373,22 @@ impl AuthUser {
     }
 
     /// Checks an access token (also used by the gateway's pre-check and the SSE query token).
+    /// A token this thread verified before is only checked for expiry ([`Tokens::recall`]).
     pub fn from_token(tokens: &Tokens, token: &str) -> Result<Self, ApiError> {
+        let now = now();
+        if let Some(user) = tokens.recall(token, now) {
+            return Ok(user);
+        }
         match tokens.verify_access(token) {
-            Ok(c) => Ok(AuthUser {
-                id: c.user_id,
-                email: c.email,
-                role: c.role,
-            }),
+            Ok(c) => {
+                let user = AuthUser {
+                    id: c.user_id,
+                    email: c.email,
+                    role: c.role,
+                };
+                tokens.remember(token, c.exp, &user, now);
+                Ok(user)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "access token refused");
                 Err(ApiError::bad_token(
@@ -423,6 +501,60 @@ mod tests {
         assert_eq!(claims.map(|c| c.sub.clone()), Some(id.to_string()));
         assert_eq!(claims.map(|c| c.role), Some(Role::Admin));
         assert_eq!(claims.map(|c| c.exp - c.iat), Some(900));
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_for_its_keys_until_it_expires() {
+        let t = tokens();
+        let id = UserId(Uuid::new_v4());
+        let token = t
+            .issue_access(id, "a@example.com", Role::Admin)
+            .unwrap_or_default();
+        let now = now();
+        assert_eq!(t.recall(&token, now), None, "nothing verified yet");
+        let user = AuthUser::from_token(&t, &token).ok();
+        assert_eq!(user.as_ref().map(|u| u.id), Some(id));
+        assert_eq!(t.recall(&token, now), user);
+        assert_eq!(t.clone().recall(&token, now), user, "clones share the keys");
+        // Same secret, but another `Tokens`: it verifies for itself.
+        assert_eq!(tokens().recall(&token, now), None);
+
+        let exp = t.verify_access(&token).map(|c| c.exp).unwrap_or_default();
+        let leeway = EXP_LEEWAY_SECS as i64;
+        assert_eq!(t.recall(&token, exp + leeway), user, "within the leeway");
+        assert_eq!(t.recall(&token, exp + leeway + 1), None, "expired");
+
+        // One byte changed: not the remembered text, so verified afresh, and refused.
+        // (Not the last character: some of its bits are padding.)
+        let mut forged = token.clone();
+        let at = forged.len() - 5;
+        let other = if &forged[at..=at] == "x" { "y" } else { "x" };
+        forged.replace_range(at..=at, other);
+        assert_eq!(t.recall(&forged, now), None);
+        assert!(AuthUser::from_token(&t, &forged).is_err());
+    }
+
+    #[test]
+    fn the_remembered_tokens_stay_bounded() {
+        let t = tokens();
+        let user = AuthUser {
+            id: UserId(Uuid::new_v4()),
+            email: "a@example.com".to_owned(),
+            role: Role::User,
+        };
+        let now = now();
+        for i in 0..REMEMBERED_TOKENS + 10 {
+            t.remember(&format!("token-{i}"), now + 60, &user, now);
+        }
+        let held = VERIFIED.with_borrow(HashMap::len);
+        assert!(
+            (1..=REMEMBERED_TOKENS).contains(&held),
+            "{held} tokens remembered"
+        );
+        assert_eq!(
+            t.recall(&format!("token-{}", REMEMBERED_TOKENS + 9), now),
+            Some(user)
+        );
     }
 
     #[test]

@@ -415,10 +415,7 @@ pub enum Access {
 /// Classifies `path` (API.md "Gateway" and the route tables).
 pub fn access(path: &str) -> Access {
     let path = path.trim_end_matches('/');
-    if INTERNAL_ROUTES
-        .iter()
-        .any(|r| path == *r || path.starts_with(&format!("{r}/")))
-    {
+    if INTERNAL_ROUTES.iter().any(|r| at_or_under(path, r)) {
         return Access::Internal;
     }
     if PUBLIC_AUTH_ROUTES.contains(&path) {
@@ -426,8 +423,15 @@ pub fn access(path: &str) -> Access {
     }
     let owned = services::routed()
         .flat_map(|s| s.routes)
-        .any(|r| path == r.prefix || path.starts_with(&format!("{}/", r.prefix)));
+        .any(|r| at_or_under(path, r.prefix));
     if owned { Access::User } else { Access::Open }
+}
+
+/// Whether `path` is `prefix` or below it (`/tasks` and `/tasks/1`, not `/tasksx`), without
+/// building `prefix/` (this runs for every request, for every route prefix).
+fn at_or_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Hands the request on to the next layer, in the response shape both gateway layers return.
@@ -649,6 +653,8 @@ mod tests {
     fn paths_are_classified_per_the_contract() {
         assert_eq!(access("/notifications/send"), Access::Internal);
         assert_eq!(access("/notifications/send/"), Access::Internal);
+        assert_eq!(access("/notifications/send/x"), Access::Internal);
+        assert_eq!(access("/notifications/sendx"), Access::User);
         assert_eq!(access("/auth/login"), Access::Open);
         assert_eq!(access("/auth/me"), Access::User);
         assert_eq!(access("/tasks"), Access::User);
