@@ -342,8 +342,8 @@ impl Tokens {
 /// The bearer token of a request, if it has a well-formed `Authorization: Bearer` header.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
     // `from_utf8` rather than `HeaderValue::to_str`, which checks a 300-byte token one byte at a
-    // time (a tenth of the gateway's instructions per request); a token with bytes that are not
-    // visible ASCII is refused by its verification instead.
+    // time (5,400 instructions per request under callgrind, 5% of a `GET /tasks/{id}`); a token
+    // with bytes that are not visible ASCII is refused by its verification instead.
     let value = std::str::from_utf8(req.headers().get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
