@@ -150,6 +150,38 @@ describe(`web app (${DEPLOYMENT})`, () => {
       await page.getByRole("banner").getByRole("link", { name: "Tessera", exact: true }).waitFor();
     }));
 
+  test("a task added while the list is still loading is shown", T, () =>
+    withContext("tasks-loading", async ({ page }) => {
+      const user = await registerUser("tasks-loading");
+      await signIn(page, user);
+      // Open the page again with the list's answer held back until the task exists: the answer,
+      // taken from the server before the task was added, then arrives after it.
+      let fetched;
+      const listFetched = new Promise((resolve) => (fetched = resolve));
+      let release;
+      const released = new Promise((resolve) => (release = resolve));
+      let first = true;
+      await page.route(/\/tasks\?/, async (route) => {
+        if (!first || route.request().method() !== "GET") return route.continue();
+        first = false;
+        const response = await route.fetch();
+        fetched();
+        await released;
+        await route.fulfill({ response });
+      });
+      await page.goto("/tasks");
+      await listFetched;
+      const title = uniqueTitle("Added while loading");
+      const created = page.waitForResponse((r) => r.request().method() === "POST" && /\/tasks$/.test(r.url()));
+      const input = field(page, "New task");
+      await input.fill(title);
+      await input.press("Enter");
+      assert.equal((await created).status(), 201);
+      release();
+      await taskItem(page, title).waitFor();
+      await page.getByText("1 task", { exact: true }).waitFor();
+    }));
+
   test("tasks: quick add, filter by status and priority, search, edit, complete, delete and undo", T, () =>
     withContext("tasks", async ({ page }) => {
       const user = await registerUser("tasks");

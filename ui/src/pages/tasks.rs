@@ -380,11 +380,19 @@ fn QuickAdd(list: Signal<Option<Page<Task>>>) -> Element {
                 .await;
             match created {
                 Ok(task) => {
+                    let mut shown = false;
                     patch_list(&mut list, |p| {
                         if let Some(slot) = p.data.iter_mut().find(|t| t.id == placeholder_id) {
                             *slot = task;
+                            shown = true;
                         }
                     });
+                    // No placeholder to replace: the list was still loading, or a fetch sent
+                    // before the task existed answered meanwhile and dropped it. Fetch again;
+                    // that also makes any older fetch still in flight stale.
+                    if !shown {
+                        *TASKS_RELOAD.write() += 1;
+                    }
                     title.set(String::new());
                     description.set(String::new());
                     due.set(String::new());
