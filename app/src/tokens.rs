@@ -488,13 +488,19 @@ mod tests {
         })
     }
 
-    #[test]
-    fn an_access_token_round_trips_with_every_claim() {
-        let t = tokens();
+    /// An access token for a new administrator, and the administrator's id.
+    fn admin_token(t: &Tokens) -> (UserId, String) {
         let id = UserId(Uuid::new_v4());
         let token = t
             .issue_access(id, "a@example.com", Role::Admin)
             .unwrap_or_default();
+        (id, token)
+    }
+
+    #[test]
+    fn an_access_token_round_trips_with_every_claim() {
+        let t = tokens();
+        let (id, token) = admin_token(&t);
         let claims = t.verify_access(&token).ok();
         let claims = claims.as_ref();
         assert_eq!(claims.map(|c| c.user_id), Some(id));
@@ -506,10 +512,7 @@ mod tests {
     #[test]
     fn a_verified_token_is_remembered_for_its_keys_until_it_expires() {
         let t = tokens();
-        let id = UserId(Uuid::new_v4());
-        let token = t
-            .issue_access(id, "a@example.com", Role::Admin)
-            .unwrap_or_default();
+        let (id, token) = admin_token(&t);
         let now = now();
         assert_eq!(t.recall(&token, now), None, "nothing verified yet");
         let user = AuthUser::from_token(&t, &token).ok();
