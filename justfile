@@ -189,13 +189,15 @@ chaos *filters: services
 
 # wrk through the gateway beside pgbench on the same statements, the split deployment, login load,
 # memory, POST -> SSE and start-up (TESTING.md, "Benchmarks"); a few minutes. Figures, not tests:
-# fails only when something did not run. BENCH_DURATION=10 (s per run); SHELL_BIN=<binary> skips
+# fails only when something did not run. BENCH_ROUNDS=3 (paired rounds per compared figure, the
+# median decides), BENCH_DURATION=5 (s per run); SHELL_BIN=<binary> skips
 # the build; installs wrk with apt on first use.
 # Benchmarks on a release build, each figure beside its target; writes BENCHMARKS.md.
 bench: services
     .ci/bench/run
 
 # The table goes to $BENCH_OUT or a temporary file; BENCHMARKS.md is left alone. `just test` runs it.
-# Checks that the benchmarks still run: debug build, 1 s per run, 100 SSE tasks, one start-up.
+# Checks that the benchmarks still run: debug build, one round of 1 s runs, 100 SSE tasks, one
+# start-up.
 bench-quick: services
     .ci/bench/run --quick

@@ -63,6 +63,43 @@ async fn patch_changes_only_the_fields_given_and_bumps_updated_at() {
 }
 
 #[tokio::test]
+async fn a_patch_of_every_field_writes_each_to_its_own_column() {
+    // Every field at once, with each kind of completion (none, completing, reopening): the
+    // statement binds them by position, so a value bound to the wrong column would show here.
+    let app = app().await;
+    let ada = user(&app);
+    let task = create_titled(&app, &ada, "t").await;
+    for (n, (status, priority, completed)) in [
+        ("IN_PROGRESS", "LOW", false),
+        ("COMPLETED", "URGENT", true),
+        ("PENDING", "MEDIUM", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({
+            "title": format!("title {n}"),
+            "description": format!("description {n}"),
+            "status": status,
+            "priority": priority,
+            "dueDate": format!("2027-0{}-02T03:04:05.000Z", n + 1),
+        });
+        let updated = update(&app, &ada, &task["id"], body.clone()).await;
+        for field in ["title", "description", "status", "priority", "dueDate"] {
+            assert_eq!(updated[field], body[field], "{field}: {updated}");
+        }
+        assert_eq!(updated["completedAt"].is_string(), completed, "{updated}");
+        let stored: Value = send(get(&app, &ada, &task_path(&task["id"])))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stored, updated);
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn null_clears_description_and_due_date() {
     let app = app().await;
     let ada = user(&app);
