@@ -69,6 +69,13 @@ pub async fn update(app: &TestApp, who: &User, id: &Value, body: Value) -> Value
     res.json().await.expect("json")
 }
 
+/// `GET /tasks/{id}` that must succeed: the task as stored.
+pub async fn stored(app: &TestApp, who: &User, id: &Value) -> Value {
+    let res = send(get(app, who, &task_path(id))).await;
+    assert_eq!(res.status(), StatusCode::OK, "get {id}");
+    res.json().await.expect("json")
+}
+
 /// `GET` a list path that must succeed.
 pub async fn list(app: &TestApp, who: &User, path: &str) -> Value {
     let res = send(get(app, who, path)).await;

@@ -53,12 +53,7 @@ async fn patch_changes_only_the_fields_given_and_bumps_updated_at() {
     assert_eq!(updated["dueDate"], "2027-01-02T01:04:05.678Z");
     assert_eq!(updated["description"], "more notes");
 
-    let stored: Value = send(get(&app, &ada, &task_path(&task["id"])))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stored, updated);
+    assert_eq!(stored(&app, &ada, &task["id"]).await, updated);
     app.shutdown().await;
 }
 
@@ -89,12 +84,7 @@ async fn a_patch_of_every_field_writes_each_to_its_own_column() {
             assert_eq!(updated[field], body[field], "{field}: {updated}");
         }
         assert_eq!(updated["completedAt"].is_string(), completed, "{updated}");
-        let stored: Value = send(get(&app, &ada, &task_path(&task["id"])))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(stored, updated);
+        assert_eq!(stored(&app, &ada, &task["id"]).await, updated);
     }
     app.shutdown().await;
 }
