@@ -344,6 +344,20 @@ pub fn sql_of<Q: QueryFragment<Pg>>(query: &Q) -> diesel::QueryResult<String> {
     Ok(builder.finish())
 }
 
+/// The SQL of `query` ([`sql_of`]) as `cell` holds it, built into `cell` on first use: the
+/// SQL of one statement shape, built once per process. `query` is only called when `cell` is
+/// empty.
+pub fn sql_once<Q: QueryFragment<Pg>>(
+    cell: &std::sync::OnceLock<String>,
+    query: impl FnOnce() -> Q,
+) -> diesel::QueryResult<&str> {
+    if let Some(sql) = cell.get() {
+        return Ok(sql);
+    }
+    let built = sql_of(&query())?;
+    Ok(cell.get_or_init(|| built))
+}
+
 /// Migration sets are passed as functions because `EmbeddedMigrations` is neither `Clone` nor
 /// `Copy`; each call of a function returning the `const` yields a fresh value.
 pub type MigrationSet = fn() -> EmbeddedMigrations;

@@ -95,7 +95,7 @@ pub async fn bump_created_count(conn: &mut AsyncPgConnection, user_id: UserId) -
 
 /// The caller's task with this id; another user's task is `None` like a missing one.
 ///
-/// The statement is [`find_task_query`]'s SQL, built once ([`tessera_app::db::sql_of`]) and run
+/// The statement is [`find_task_query`]'s SQL, built once ([`tessera_app::db::sql_once`]) and run
 /// with the same three binds: `GET /tasks/{id}` is the hottest lookup there is, and building its
 /// SQL was a sixth of the instructions the process spent on one.
 pub async fn find_task(
@@ -104,15 +104,9 @@ pub async fn find_task(
     id: TaskId,
 ) -> QueryResult<Option<TaskRow>> {
     static SQL: OnceLock<String> = OnceLock::new();
-    let sql = match SQL.get() {
-        Some(sql) => sql,
-        None => {
-            let built = tessera_app::db::sql_of(&find_task_query(Uuid::nil(), Uuid::nil()))?;
-            SQL.get_or_init(|| built)
-        }
-    };
+    let sql = tessera_app::db::sql_once(&SQL, || find_task_query(Uuid::nil(), Uuid::nil()))?;
     Prepared(
-        diesel::sql_query(sql.as_str())
+        diesel::sql_query(sql)
             .bind::<diesel::sql_types::Uuid, _>(id.0)
             .bind::<diesel::sql_types::Uuid, _>(user_id.0)
             .bind::<BigInt, _>(1_i64),
@@ -179,7 +173,7 @@ pub struct TaskPatch<'a> {
 /// names are written: a column no one changes keeps whatever a concurrent update put there.
 ///
 /// The statement is [`patch_task_query`]'s SQL for this shape of patch (which columns it names,
-/// and the completion), built once per shape ([`tessera_app::db::sql_of`], 96 shapes at most)
+/// and the completion), built once per shape ([`tessera_app::db::sql_once`], 96 shapes at most)
 /// and run with the same binds in the same order: building it was a seventh of the instructions
 /// of a `PATCH`.
 pub async fn patch_task(
@@ -190,16 +184,11 @@ pub async fn patch_task(
     completion: Completion,
 ) -> QueryResult<Option<TaskRow>> {
     static SQL: [OnceLock<String>; PATCH_SHAPES] = [const { OnceLock::new() }; PATCH_SHAPES];
-    let cell = &SQL[patch_shape(patch, completion)];
-    let sql = match cell.get() {
-        Some(sql) => sql,
-        None => {
-            let built = tessera_app::db::sql_of(&patch_task_query(user_id, id, patch, completion))?;
-            cell.get_or_init(|| built)
-        }
-    };
+    let sql = tessera_app::db::sql_once(&SQL[patch_shape(patch, completion)], || {
+        patch_task_query(user_id, id, patch, completion)
+    })?;
     // The binds in the order patch_task_query's SQL numbers them (a unit test pins it).
-    let mut query = diesel::sql_query(sql.as_str()).into_boxed::<Pg>();
+    let mut query = diesel::sql_query(sql).into_boxed::<Pg>();
     if let Some(title) = patch.title {
         query = query.bind::<Text, _>(title);
     }
